@@ -1,0 +1,322 @@
+"""Model -> the content of each briefing (pure data, picklable, no I/O).
+
+A `Briefing` holds exactly what its PDF shows, so its data version (a hash of
+it) changes exactly when the PDF would. Renderers never read sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from .dataformat import COMPANY_KINDS
+from .model import DISCUSSION, Model
+from .summaries import country_name, party_country_code
+
+SCOPES = ("overview", "ministry", "company", "theme")
+
+
+@dataclass(frozen=True)
+class BriefingParty:
+    party_id: str
+    name: str  # display name, with short name when there is one
+    kind: str
+    country: str  # ISO code, "" when none
+    role: str
+    certainty: str  # stated | inferred
+    note: str
+    via: str = ""  # in a party's briefing: the member below it that took part, if not itself
+
+
+@dataclass(frozen=True)
+class BriefingTarget:
+    description: str
+    metric: str
+    value: float | None
+    unit: str
+    target_year: int | None
+
+    @property
+    def text(self) -> str:
+        """e.g. '40 % localization rate by 2030' or the description when no value."""
+        if self.value is None:
+            head = self.description
+        else:
+            value = f"{self.value:g}"
+            unit = self.unit
+            amount = f"{value} {unit}" if unit else value
+            what = self.metric.replace("_", " ") if self.metric else self.description
+            head = f"{amount} {what}"
+        return f"{head} by {self.target_year}" if self.target_year else head
+
+
+@dataclass(frozen=True)
+class BriefingSource:
+    publisher: str
+    title: str
+    url: str  # validated http(s) or ""
+    published_on: str
+
+
+@dataclass(frozen=True)
+class BriefingAgreement:
+    agreement_id: str
+    title: str
+    kind: str
+    signed_on: str
+    status: str
+    event: str
+    location: str
+    summary: str
+    themes: tuple[str, ...]  # theme names as curated on the agreement
+    parties: tuple[BriefingParty, ...]
+    targets: tuple[BriefingTarget, ...]
+    sources: tuple[BriefingSource, ...]
+
+    @property
+    def is_discussion(self) -> bool:
+        return self.kind == DISCUSSION
+
+
+@dataclass(frozen=True)
+class Briefing:
+    """Everything one briefing shows. `name` is its file stem (validated ids only)."""
+
+    name: str
+    scope: str  # overview | ministry | company | theme
+    subject_id: str  # party_id or theme_id; "" for the overview
+    subject: str  # display name; "" for the overview
+    title: str
+    event: str  # e.g. "COP29", "" when the agreements span several events
+    as_of: str  # YYYY-MM-DD
+    dataset: str  # e.g. "COP29 agreements"
+    members: tuple[str, ...]  # for a party: itself and the parties below it (display names)
+    agreements: tuple[BriefingAgreement, ...]
+    figures: tuple[tuple[str, str], ...]  # key figures (label, value)
+    summary: tuple[str, ...]  # executive summary, one plain sentence each
+    by_theme: tuple[tuple[str, int], ...]  # top-level theme name -> agreements
+    by_kind: tuple[tuple[str, int], ...]
+    by_country: tuple[tuple[str, int], ...]  # partner country name -> agreements
+    partners: tuple[tuple[str, int], ...]  # partner display name -> agreements (parties only)
+    changes: tuple[str, ...] | None = None  # None: no earlier run to compare with
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def filename(self) -> str:
+        return f"briefings/{self.name}.pdf"
+
+    @property
+    def version(self) -> str:
+        """Short hash of exactly the data this briefing shows."""
+        payload = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def join_names(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class _Builder:
+    def __init__(self, model: Model, as_of: str) -> None:
+        self.m = model
+        self.as_of = as_of
+        events = Counter(e for e in model.agreements["event"] if e)
+        self.event = events.most_common(1)[0][0] if len(events) == 1 else ""
+        self.dataset = f"{self.event} agreements" if self.event else "Agreements"
+        self.display = {pid: model.display_name(pid) for pid in model.parties.index}
+        self.part_by_agreement: dict[str, list[tuple[str, str, str, str]]] = {}
+        for aid, pid, role, cert, note in zip(
+                model.participation["agreement_id"], model.participation["party_id"],
+                model.participation["role"], model.participation["certainty"],
+                model.participation["note"], strict=True):
+            self.part_by_agreement.setdefault(aid, []).append((pid, role, cert, note))
+        self.targets_by_agreement: dict[str, list[BriefingTarget]] = {}
+        t = model.targets
+        for aid, desc, metric, value, unit, year in zip(
+                t["agreement_id"], t["description"], t["metric"], t["value"], t["unit"],
+                t["target_year"], strict=True):
+            self.targets_by_agreement.setdefault(aid, []).append(BriefingTarget(
+                desc, metric, None if pd.isna(value) else float(value), unit,
+                None if pd.isna(year) else int(year)))
+        self.themes_by_agreement: dict[str, list[str]] = {}
+        at = model.agreement_themes
+        for aid, tid in zip(at["agreement_id"], at["theme_id"], strict=True):
+            self.themes_by_agreement.setdefault(aid, []).append(tid)
+
+    def agreement(self, aid: str, members: set[str] | None, subject_id: str) -> BriefingAgreement:
+        a = self.m.agreements.loc[aid]
+        parties = []
+        for pid, role, cert, note in self.part_by_agreement.get(aid, []):
+            p = self.m.parties.loc[pid]
+            via = ""
+            if members is not None and pid in members and pid != subject_id:
+                via = self.display[pid]
+            parties.append(BriefingParty(pid, self.display[pid], p["kind"], p["country"], role,
+                                         cert, note, via))
+        sources = tuple(BriefingSource(
+            str(self.m.sources.at[s, "publisher"]), str(self.m.sources.at[s, "title"]),
+            str(self.m.sources.at[s, "url"]), str(self.m.sources.at[s, "published_on"]))
+            for s in a["source_ids"])
+        return BriefingAgreement(
+            aid, a["title"], a["kind"], a["signed_on"], a["status"], a["event"], a["location"],
+            a["summary"], tuple(str(self.m.themes.at[t, "name"]) for t in a["themes"]),
+            tuple(parties), tuple(self.targets_by_agreement.get(aid, [])), sources)
+
+    def build(self, name: str, scope: str, subject_id: str, agreement_ids: list[str],
+              members: set[str] | None) -> Briefing:
+        m = self.m
+        subject = ""
+        if scope in ("ministry", "company"):
+            subject = self.display[subject_id]
+        elif scope == "theme":
+            subject = str(m.themes.at[subject_id, "name"])
+        order = sorted(agreement_ids, key=lambda a: (
+            m.agreements.at[a, "kind"] == DISCUSSION, _date_key(m.agreements.at[a, "signed_on"]),
+            m.agreements.at[a, "title"]))
+        agreements = tuple(self.agreement(a, members, subject_id) for a in order)
+        signed = [a for a in agreements if not a.is_discussion]
+        discussions = [a for a in agreements if a.is_discussion]
+        # partners: parties outside the scope's members that share an agreement
+        partner_count: Counter[str] = Counter()
+        country_count: Counter[str] = Counter()
+        for a in signed:
+            outside = {p.party_id for p in a.parties if members is None or p.party_id not in members}
+            for pid in outside:
+                partner_count[pid] += 1
+            for code in {m.parties.at[p, "country"] for p in outside} - {""}:
+                country_count[country_name(code)] += 1
+        theme_count: Counter[str] = Counter()
+        for a in signed:
+            for tid in self.themes_by_agreement.get(a.agreement_id, []):
+                if tid in m.top_themes:
+                    theme_count[str(m.themes.at[tid, "name"])] += 1
+        by_theme = tuple((str(m.themes.at[t, "name"]), theme_count[str(m.themes.at[t, "name"])])
+                         for t in m.top_themes)
+        kind_count = Counter(a.kind for a in agreements)
+        targets = [t for a in signed for t in a.targets]
+        title_scope = subject if scope != "overview" else self.dataset
+        title = (f"{subject}: agreements at {self.event}" if scope != "overview" and self.event
+                 else f"{subject}: agreements" if scope != "overview"
+                 else f"Agreements signed at {self.event}" if self.event else "Agreements")
+        figures = (
+            ("Agreements", str(len(signed))),
+            ("Discussions", str(len(discussions))),
+            ("Partners" if members is not None else "Parties", str(len(partner_count))),
+            ("Countries", str(len(country_count))),
+            ("Targets", str(len(targets))),
+        )
+        summary = self.sentences(scope, subject, signed, discussions, partner_count,
+                                 country_count, theme_count, targets, members, subject_id)
+        members_names = tuple(self.display[p] for p in sorted(members or ())
+                              if p != subject_id)
+        return Briefing(
+            name=name, scope=scope, subject_id=subject_id, subject=subject, title=title,
+            event=self.event, as_of=self.as_of, dataset=self.dataset, members=members_names,
+            agreements=agreements, figures=figures, summary=summary, by_theme=by_theme,
+            by_kind=tuple(sorted(kind_count.items(), key=lambda kv: (-kv[1], kv[0]))),
+            by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
+            partners=tuple(sorted(((self.display[p], n) for p, n in partner_count.items()),
+                                  key=lambda kv: (-kv[1], kv[0]))),
+            keywords=tuple(filter(None, (self.event, scope, subject, title_scope))),
+        )
+
+    def sentences(self, scope: str, subject: str, signed: list[BriefingAgreement],
+                  discussions: list[BriefingAgreement], partners: Counter[str],
+                  countries: Counter[str], themes: Counter[str], targets: list[BriefingTarget],
+                  members: set[str] | None, subject_id: str) -> tuple[str, ...]:
+        at = f" at {self.event}" if self.event else ""
+        counted = plural(len(signed), "agreement")
+        if discussions:
+            counted += f" and {plural(len(discussions), 'discussion')}"
+        countries_text = plural(len(countries), "country", "countries")
+        out: list[str] = []
+        if scope == "overview":
+            out.append(f"This briefing covers {counted} recorded{at}, between "
+                       f"{plural(len(partners), 'party', 'parties')} from {countries_text}.")
+        elif scope == "theme":
+            if signed:
+                verb = "was" if len(signed) == 1 else "were"
+                out.append(f"Under the theme {subject}, {plural(len(signed), 'agreement')} "
+                           f"{verb} signed{at}, between "
+                           f"{plural(len(partners), 'party', 'parties')} from {countries_text}.")
+            else:
+                out.append(f"No agreement was signed under the theme {subject}{at}.")
+            if discussions:
+                verb = "was" if len(discussions) == 1 else "were"
+                out.append(f"{plural(len(discussions), 'discussion')} {verb} held on it: "
+                           f"{join_names([d.title for d in discussions[:3]])}.")
+        else:
+            below = sorted(self.display[p] for p in members or () if p != subject_id)
+            if not signed and not discussions:
+                out.append(f"{subject} took part in no agreement recorded{at}.")
+            else:
+                sentence = f"{subject} took part in {counted}{at}"
+                if below:
+                    sentence += f", counting the parties below it ({join_names(below)})"
+                out.append(sentence + ".")
+            if len(partners) == 1:
+                only = next(iter(partners))
+                out.append(f"Its partner is {self.display[only]}.")
+            elif partners:
+                top = [self.display[p] for p, _ in partners.most_common(3)]
+                more = len(partners) - len(top)
+                names = f"{', '.join(top)} and {plural(more, 'other')}" if more else join_names(top)
+                out.append(f"Its partners are {plural(len(partners), 'party', 'parties')} from "
+                           f"{countries_text}: {names}.")
+        named = [f"{name} ({n})" for name, n in themes.most_common() if n]
+        if named and scope != "theme":
+            out.append(f"By theme: {join_names(named)}.")
+        if targets:
+            texts = [t.text for t in targets[:3]]
+            out.append(f"{'The quantified target is' if len(targets) == 1 else plural(len(targets), 'quantified target') + ', among them'}"
+                       f" {join_names(texts)}.")
+        else:
+            out.append("No quantified target is recorded.")
+        open_ = [a for a in signed if a.status == "open"]
+        if open_:
+            out.append(f"{plural(len(open_), 'declaration' if all(a.kind == 'declaration' for a in open_) else 'agreement')} "
+                       f"{'is' if len(open_) == 1 else 'are'} open for others to join.")
+        inferred = sum(1 for a in signed + discussions for p in a.parties if p.certainty == "inferred")
+        if inferred:
+            out.append(f"{plural(inferred, 'participation')} {'is' if inferred == 1 else 'are'} "
+                       "inferred from context rather than stated by the source, and marked so.")
+        return tuple(out)
+
+
+def _date_key(signed_on: str) -> str:
+    return signed_on or "9999"
+
+
+def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) -> list[Briefing]:
+    """Every briefing of the run: the overview, one per ministry, company and top-level theme."""
+    b = _Builder(model, as_of)
+    out: list[Briefing] = []
+    if "overview" in scopes:
+        out.append(b.build("overview", "overview", "", list(model.agreements.index), None))
+    pairs = model.participation[["agreement_id", "party_id"]]
+    agreements_of: dict[str, set[str]] = {}
+    for aid, pid in zip(pairs["agreement_id"], pairs["party_id"], strict=True):
+        agreements_of.setdefault(pid, set()).add(aid)
+    for scope, kinds in (("ministry", ("ministry",)), ("company", COMPANY_KINDS)):
+        if scope not in scopes:
+            continue
+        for pid in model.parties.index[model.parties["kind"].isin(kinds)]:
+            members = {pid, *model.parties_below(pid)}
+            ids = set().union(*(agreements_of.get(p, set()) for p in members))
+            out.append(b.build(f"{scope}-{pid}", scope, pid, list(ids), members))
+    if "theme" in scopes:
+        at = model.agreement_themes
+        for tid in model.top_themes:
+            ids = list(dict.fromkeys(at.loc[at["theme_id"] == tid, "agreement_id"]))
+            out.append(b.build(f"theme-{tid}", "theme", tid, ids, None))
+    return out

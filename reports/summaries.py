@@ -1,0 +1,320 @@
+"""Pure functions: model -> summary tables (pandas DataFrames). No I/O.
+
+Every count is of distinct agreements; discussions are counted in their own
+column. Column names are the ones readers see in the workbook.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pandas as pd
+
+from .dataformat import COMPANY_KINDS, PARTY_KINDS
+from .model import Model
+
+NO_COUNTRY = "(none)"
+INTERNATIONAL = "INT"
+
+
+@cache
+def country_name(code: str) -> str:
+    import pycountry
+
+    if code == INTERNATIONAL:
+        return "International organisations"
+    if code == NO_COUNTRY:
+        return "Country not recorded"
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return getattr(country, "common_name", None) or country.name
+
+
+def _split_counts(model: Model, pairs: pd.DataFrame, key: str,
+                  names: tuple[str, str] = ("Agreements", "Discussions")) -> pd.DataFrame:
+    """Distinct agreements and discussions per `key` from (key, agreement_id) pairs."""
+    pairs = pairs[[key, "agreement_id"]].drop_duplicates()
+    disc = pairs["agreement_id"].map(model.is_discussion)
+    counts = pd.DataFrame({
+        names[0]: (~disc).groupby(pairs[key]).sum(),
+        names[1]: disc.groupby(pairs[key]).sum(),
+    })
+    return counts.astype("int64")
+
+
+def _participation_of(model: Model) -> pd.DataFrame:
+    return model.participation[["agreement_id", "party_id"]].drop_duplicates()
+
+
+def agreement_counts_by_party(model: Model) -> pd.DataFrame:
+    """party_id -> Agreements, Discussions (direct participation), for every party."""
+    counts = _split_counts(model, _participation_of(model), "party_id")
+    return counts.reindex(model.parties.index, fill_value=0)
+
+
+def rolled_up_pairs(model: Model) -> pd.DataFrame:
+    """(party_id, agreement_id) for each party and every party below it."""
+    part = _participation_of(model).rename(columns={"party_id": "member_id"})
+    pairs = model.party_rollup.merge(part, on="member_id")
+    return pairs[["party_id", "agreement_id", "member_id"]]
+
+
+def agreements_table(model: Model) -> pd.DataFrame:
+    a = model.agreements
+    part = model.participation.merge(
+        model.parties[["party_id", "name"]].reset_index(drop=True), on="party_id")
+    parties = part.groupby("agreement_id", sort=False)["name"].agg(
+        lambda s: "; ".join(dict.fromkeys(s)))
+    theme_names = model.themes["name"]
+    targets = model.targets.groupby("agreement_id", sort=False)["description"].agg("; ".join)
+    sources = model.sources
+    first_source = a["source_ids"].map(lambda ids: ids[0])
+    table = pd.DataFrame({
+        "agreement_id": a["agreement_id"],
+        "title": a["title"],
+        "kind": a["kind"],
+        "signed_on": a["signed_on"],
+        "status": a["status"],
+        "event": a["event"],
+        "location": a["location"],
+        "parties": a["agreement_id"].map(parties).fillna(""),
+        "themes": a["themes"].map(lambda ids: "; ".join(theme_names[t] for t in ids)),
+        "targets": a["agreement_id"].map(targets).fillna(""),
+        "sources": a["source_ids"].map(
+            lambda ids: "; ".join(str(sources.at[s, "publisher"]) for s in ids)),
+        "source_url": first_source.map(sources["url"]).fillna(""),
+        "summary": a["summary"],
+    })
+    return _with_extras(model, "agreements", table, a)
+
+
+def _with_extras(model: Model, name: str, table: pd.DataFrame,
+                 frame: pd.DataFrame) -> pd.DataFrame:
+    for column in model.data.extra_columns.get(name, ()):
+        table[column] = frame[column].to_numpy()
+    return table.reset_index(drop=True)
+
+
+def parties_table(model: Model) -> pd.DataFrame:
+    p = model.parties
+    counts = agreement_counts_by_party(model)
+    table = pd.DataFrame({
+        "party_id": p["party_id"],
+        "name": p["name"],
+        "short_name": p["short_name"],
+        "kind": p["kind"],
+        "country": p["country"],
+        "parent_id": p["parent_id"],
+        "parent": p["parent_id"].map(p["name"]).fillna(""),
+        "Agreements": counts["Agreements"],
+        "Discussions": counts["Discussions"],
+        "aliases": p["aliases"].map("; ".join),
+    })
+    return _with_extras(model, "parties", table, p)
+
+
+def participation_table(model: Model) -> pd.DataFrame:
+    part = model.participation
+    table = pd.DataFrame({
+        "agreement_id": part["agreement_id"],
+        "party_id": part["party_id"],
+        "party": part["party_id"].map(model.parties["name"]),
+        "agreement": part["agreement_id"].map(model.agreements["title"]),
+        "role": part["role"],
+        "certainty": part["certainty"],
+        "note": part["note"],
+    })
+    return _with_extras(model, "participation", table, part)
+
+
+def agreement_themes_table(model: Model) -> pd.DataFrame:
+    at = model.agreement_themes
+    return pd.DataFrame({
+        "agreement_id": at["agreement_id"],
+        "theme_id": at["theme_id"],
+        "theme": at["theme_id"].map(model.themes["name"]),
+        "direct": at["direct"].map({True: "yes", False: "no"}),
+    }).reset_index(drop=True)
+
+
+def _theme_counts_by(model: Model, pairs: pd.DataFrame, key: str,
+                     themes: list[str]) -> pd.DataFrame:
+    """key -> number of distinct agreements (not discussions) under each of `themes`."""
+    at = model.agreement_themes
+    at = at[at["theme_id"].isin(themes)]
+    merged = pairs[[key, "agreement_id"]].drop_duplicates().merge(at, on="agreement_id")
+    merged = merged[~merged["agreement_id"].map(model.is_discussion)]
+    table = merged.groupby([key, "theme_id"])["agreement_id"].nunique().unstack(fill_value=0)
+    table = table.reindex(columns=themes, fill_value=0)
+    table.columns = [str(model.themes.at[t, "name"]) for t in themes]
+    return table
+
+
+def by_ministry(model: Model) -> pd.DataFrame:
+    ministries = model.parties[model.parties["kind"] == "ministry"]
+    direct = agreement_counts_by_party(model).reindex(ministries.index, fill_value=0)
+    pairs = rolled_up_pairs(model)
+    pairs = pairs[pairs["party_id"].isin(ministries.index)]
+    rolled = _split_counts(model, pairs, "party_id",
+                           ("Agreements (rolled up)", "Discussions (rolled up)"))
+    rolled = rolled.reindex(ministries.index, fill_value=0)
+    below = model.party_rollup
+    below = below[below["party_id"].isin(ministries.index) & (below["party_id"] != below["member_id"])]
+    table = pd.DataFrame({
+        "Ministry": ministries["name"],
+        "party_id": ministries["party_id"],
+        "Agreements": direct["Agreements"],
+        "Discussions": direct["Discussions"],
+        "Agreements (rolled up)": rolled["Agreements (rolled up)"],
+        "Discussions (rolled up)": rolled["Discussions (rolled up)"],
+        "Parties below": below.groupby("party_id").size().reindex(
+            ministries.index, fill_value=0),
+    })
+    kinds = pairs.merge(model.agreements[["kind"]], left_on="agreement_id", right_index=True)
+    by_kind = kinds.groupby(["party_id", "kind"])["agreement_id"].nunique().unstack(fill_value=0)
+    for kind in by_kind.columns:
+        table[f"kind: {kind}"] = by_kind[kind].reindex(ministries.index, fill_value=0)
+    themes = _theme_counts_by(model, pairs, "party_id", model.top_themes)
+    for column in themes.columns:
+        table[f"theme: {column}"] = themes[column].reindex(ministries.index, fill_value=0)
+    table = table.fillna(0)
+    return _sorted(table, ["Agreements (rolled up)", "Agreements", "Ministry"])
+
+
+def _sorted(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    ascending = [not (c.startswith(("Agreements", "Discussions", "Parties"))) for c in by]
+    return table.sort_values(by, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def by_company(model: Model) -> pd.DataFrame:
+    companies = model.parties[model.parties["kind"].isin(COMPANY_KINDS)]
+    counts = agreement_counts_by_party(model).reindex(companies.index, fill_value=0)
+    part = _participation_of(model)
+    mine = part[part["party_id"].isin(companies.index)]
+    partners = mine.merge(part, on="agreement_id", suffixes=("", "_partner"))
+    partners = partners[partners["party_id"] != partners["party_id_partner"]]
+    partners["country"] = partners["party_id_partner"].map(model.parties["country"])
+    n_partners = partners.groupby("party_id")["party_id_partner"].nunique()
+    countries = partners[partners["country"] != ""].groupby("party_id")["country"].agg(
+        lambda s: "; ".join(sorted(set(s))))
+    at = model.agreement_themes
+    top = at[at["theme_id"].isin(model.top_themes)]
+    themes = mine.merge(top, on="agreement_id").groupby("party_id")["theme_id"].agg(
+        lambda s: "; ".join(str(model.themes.at[t, "name"]) for t in dict.fromkeys(s)))
+    table = pd.DataFrame({
+        "Company": companies["name"],
+        "party_id": companies["party_id"],
+        "Agreements": counts["Agreements"],
+        "Discussions": counts["Discussions"],
+        "kind": companies["kind"],
+        "country": companies["country"],
+        "Partners": n_partners.reindex(companies.index, fill_value=0),
+        "Themes": themes.reindex(companies.index).fillna(""),
+        "Partner countries": countries.reindex(companies.index).fillna(""),
+    })
+    return _sorted(table, ["Agreements", "Discussions", "Company"])
+
+
+def by_theme(model: Model) -> pd.DataFrame:
+    at = model.agreement_themes
+    counts = _split_counts(model, at, "theme_id").reindex(model.theme_order, fill_value=0)
+    part = model.participation[["agreement_id", "party_id"]].drop_duplicates()
+    with_parties = at.merge(part, on="agreement_id")
+    with_parties["pkind"] = with_parties["party_id"].map(model.parties["kind"])
+    n_parties = with_parties.groupby("theme_id")["party_id"].nunique()
+    n_ministries = with_parties[with_parties["pkind"] == "ministry"].groupby(
+        "theme_id")["party_id"].nunique()
+    n_companies = with_parties[with_parties["pkind"].isin(COMPANY_KINDS)].groupby(
+        "theme_id")["party_id"].nunique()
+    t = model.themes.loc[model.theme_order]
+    table = pd.DataFrame({
+        "Theme": t["name"],
+        "theme_id": t["theme_id"],
+        "Agreements": counts["Agreements"],
+        "Discussions": counts["Discussions"],
+        "Top-level theme": t["theme_id"].map(lambda x: model.themes.at[model.top_theme_of(x), "name"]),
+        "Level": t["theme_id"].map(lambda x: model.theme_depth(x) + 1),
+        "Parties": n_parties.reindex(t.index, fill_value=0),
+        "Ministries": n_ministries.reindex(t.index, fill_value=0),
+        "Companies": n_companies.reindex(t.index, fill_value=0),
+    })
+    return table.reset_index(drop=True)
+
+
+def party_country_code(kind: str, country: str) -> str:
+    if country:
+        return country
+    return INTERNATIONAL if kind == "international_organization" else NO_COUNTRY
+
+
+def by_country(model: Model) -> pd.DataFrame:
+    p = model.parties
+    code = pd.Series([party_country_code(k, c) for k, c in zip(p["kind"], p["country"],
+                                                               strict=True)], index=p.index)
+    part = _participation_of(model).copy()
+    part["country"] = part["party_id"].map(code)
+    counts = _split_counts(model, part, "country")
+    n_parties = code.groupby(code).size()
+    table = pd.DataFrame({
+        "Country": counts.index,
+        "Agreements": counts["Agreements"].to_numpy(),
+        "Discussions": counts["Discussions"].to_numpy(),
+        "Country name": [country_name(c) for c in counts.index],
+        "Parties": n_parties.reindex(counts.index, fill_value=0).to_numpy(),
+    })
+    return _sorted(table, ["Agreements", "Discussions", "Country"])
+
+
+def party_theme_matrix(model: Model) -> pd.DataFrame:
+    """Party x theme: distinct agreements (not discussions) of each party under each theme."""
+    part = _participation_of(model)
+    counts = _theme_counts_by(model, part, "party_id", model.theme_order)
+    counts = counts.reindex(model.parties.index, fill_value=0)
+    table = pd.DataFrame({"party_id": model.parties["party_id"], "Party": model.parties["name"]})
+    for column in counts.columns:
+        table[column] = counts[column]
+    total = agreement_counts_by_party(model)["Agreements"]
+    table["Agreements"] = total
+    table = table[total > 0]
+    return _sorted(table, ["Agreements", "Party"])
+
+
+def targets_table(model: Model) -> pd.DataFrame:
+    t = model.targets
+    return pd.DataFrame({
+        "agreement_id": t["agreement_id"],
+        "agreement": t["agreement_id"].map(model.agreements["title"]),
+        "description": t["description"],
+        "metric": t["metric"],
+        "value": t["value"],
+        "unit": t["unit"],
+        "target_year": t["target_year"],
+    }).reset_index(drop=True)
+
+
+def kind_counts(model: Model) -> pd.DataFrame:
+    """Records by kind of agreement (discussions included, as their own kind)."""
+    counts = model.agreements["kind"].value_counts()
+    return pd.DataFrame({"Kind": counts.index, "Records": counts.to_numpy()})
+
+
+def party_kind_counts(model: Model) -> pd.DataFrame:
+    counts = model.parties["kind"].value_counts()
+    order = [k for k in PARTY_KINDS if k in counts.index]
+    return pd.DataFrame({"Kind": order, "Parties": [int(counts[k]) for k in order]})
+
+
+def key_counts(model: Model) -> dict[str, int]:
+    """The figures of manifest.json's `counts`."""
+    disc = int(model.is_discussion.sum())
+    return {
+        "agreements": int(len(model.agreements) - disc),
+        "discussions": disc,
+        "parties": int(len(model.parties)),
+        "participation": int(len(model.participation)),
+        "themes": int(len(model.themes)),
+        "targets": int(len(model.targets)),
+        "sources": int(len(model.sources)),
+        "warnings": len(model.data.warnings),
+    }
