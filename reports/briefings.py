@@ -15,7 +15,7 @@ import pandas as pd
 
 from .dataformat import COMPANY_KINDS
 from .model import DISCUSSION, Model
-from .summaries import country_name, party_country_code
+from .summaries import country_name
 
 SCOPES = ("overview", "ministry", "company", "theme")
 
@@ -190,7 +190,8 @@ class _Builder:
         partner_count: Counter[str] = Counter()
         country_count: Counter[str] = Counter()
         for a in signed:
-            outside = {p.party_id for p in a.parties if members is None or p.party_id not in members}
+            outside = {p.party_id for p in a.parties
+                       if members is None or p.party_id not in members}
             for pid in outside:
                 partner_count[pid] += 1
             for code in {m.parties.at[p, "country"] for p in outside} - {""}:
@@ -278,15 +279,19 @@ class _Builder:
             out.append(f"By theme: {join_names(named)}.")
         if targets:
             texts = [t.text for t in targets[:3]]
-            out.append(f"{'The quantified target is' if len(targets) == 1 else plural(len(targets), 'quantified target') + ', among them'}"
-                       f" {join_names(texts)}.")
+            lead = ("The quantified target is" if len(targets) == 1
+                    else f"There are {plural(len(targets), 'quantified target')}, among them")
+            out.append(f"{lead} {join_names(texts)}.")
         else:
             out.append("No quantified target is recorded.")
         open_ = [a for a in signed if a.status == "open"]
         if open_:
-            out.append(f"{plural(len(open_), 'declaration' if all(a.kind == 'declaration' for a in open_) else 'agreement')} "
+            noun = ("declaration" if all(a.kind == "declaration" for a in open_)
+                    else "agreement")
+            out.append(f"{plural(len(open_), noun)} "
                        f"{'is' if len(open_) == 1 else 'are'} open for others to join.")
-        inferred = sum(1 for a in signed + discussions for p in a.parties if p.certainty == "inferred")
+        inferred = sum(1 for a in signed + discussions for p in a.parties
+                       if p.certainty == "inferred")
         if inferred:
             out.append(f"{plural(inferred, 'participation')} {'is' if inferred == 1 else 'are'} "
                        "inferred from context rather than stated by the source, and marked so.")

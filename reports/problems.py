@@ -36,7 +36,8 @@ class Problem:
         return text
 
     def sort_key(self) -> tuple:
-        return (0 if self.is_error else 1, self.file, self.row or 0, self.column or "", self.message)
+        return (0 if self.is_error else 1, self.file, self.row or 0, self.column or "",
+                self.message)
 
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:
@@ -47,4 +48,5 @@ def sort_problems(problems: list[Problem]) -> list[Problem]:
 def count_line(problems: list[Problem]) -> str:
     errors = sum(1 for p in problems if p.is_error)
     warnings = len(problems) - errors
-    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    return (f"{errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}")

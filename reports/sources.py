@@ -179,11 +179,10 @@ def check_workbook_archive(path: Path) -> Problem | None:
                                f"{MAX_UNCOMPRESSED_BYTES:,} allowed (a zip bomb?)",
                                "a workbook of curated data")
             for member in members:
-                if (member.file_size > RATIO_CHECK_ABOVE_BYTES
-                        and member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1)):
+                ratio = member.file_size // max(member.compress_size, 1)
+                if member.file_size > RATIO_CHECK_ABOVE_BYTES and ratio > MAX_COMPRESSION_RATIO:
                     return Problem(ERROR, label, None, None,
-                                   f"part {member.filename} is compressed "
-                                   f"{member.file_size // max(member.compress_size, 1):,} to 1, more "
+                                   f"part {member.filename} is compressed {ratio:,} to 1, more "
                                    f"than the {MAX_COMPRESSION_RATIO} to 1 allowed (a zip bomb?)",
                                    "a workbook of curated data")
             for member in members:

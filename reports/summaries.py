@@ -160,7 +160,8 @@ def by_ministry(model: Model) -> pd.DataFrame:
                            ("Agreements (rolled up)", "Discussions (rolled up)"))
     rolled = rolled.reindex(ministries.index, fill_value=0)
     below = model.party_rollup
-    below = below[below["party_id"].isin(ministries.index) & (below["party_id"] != below["member_id"])]
+    below = below[below["party_id"].isin(ministries.index)
+                  & (below["party_id"] != below["member_id"])]
     table = pd.DataFrame({
         "Ministry": ministries["name"],
         "party_id": ministries["party_id"],
@@ -233,7 +234,8 @@ def by_theme(model: Model) -> pd.DataFrame:
         "theme_id": t["theme_id"],
         "Agreements": counts["Agreements"],
         "Discussions": counts["Discussions"],
-        "Top-level theme": t["theme_id"].map(lambda x: model.themes.at[model.top_theme_of(x), "name"]),
+        "Top-level theme": t["theme_id"].map(
+            lambda x: model.themes.at[model.top_theme_of(x), "name"]),
         "Level": t["theme_id"].map(lambda x: model.theme_depth(x) + 1),
         "Parties": n_parties.reindex(t.index, fill_value=0),
         "Ministries": n_ministries.reindex(t.index, fill_value=0),

@@ -27,9 +27,10 @@ URL_RE = r"https?://[^\s/?#]+[^\s]*"
 # characters a workbook cannot hold: control characters but tab and line breaks,
 # U+FFFE, U+FFFF and lone surrogates
 UNSTORABLE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# legal-form suffixes, compared after dots are removed ("A.Ş." -> "as", "S.p.A." -> "spa")
 LEGAL_SUFFIXES = re.compile(
-    r"\b(llc|ltd|limited|plc|p\.?l\.?c|inc|corp|corporation|co|company|gmbh|ag|sa|s\.?a|"
-    r"s\.?p\.?a|spa|as|a\.?s|ojsc|cjsc|jsc|oao|bv|nv|srl|sarl|pte|pty|group)\.?$"
+    r"\s(llc|ltd|limited|plc|inc|corp|corporation|co|company|gmbh|ag|sa|spa|as|ojsc|cjsc|jsc|"
+    r"bv|nv|srl|sarl|pte|pty|group)$"
 )
 EXPECTED_ID = "lowercase letters a-z, digits 0-9 and '-' (e.g. 'ministry-of-economy')"
 
@@ -118,12 +119,11 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
     """The table as a frame with every format column; False when a required column is missing."""
     complete = True
     for column in spec.columns:
-        if column.name not in raw.header:
-            if column.required:
-                check.problems.append(Problem(
-                    ERROR, raw.label, None, column.name, "required column is missing",
-                    f"a header with {', '.join(spec.column_names)}"))
-                complete = False
+        if column.name not in raw.header and column.required:
+            check.problems.append(Problem(
+                ERROR, raw.label, None, column.name, "required column is missing",
+                f"a header with {', '.join(spec.column_names)}"))
+            complete = False
     frame = pd.DataFrame(raw.rows, columns=raw.header, dtype=object)
     frame = frame.loc[:, ~frame.columns.duplicated()]
     for column in spec.columns:
@@ -287,13 +287,13 @@ def _normalised_name(name: str) -> str:
     text = unicodedata.normalize("NFKD", name.casefold())
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("ı", "i")
-    text = re.sub(r"[^\w\s.]", " ", text)
-    text = " ".join(text.split())
+    text = text.replace(".", "")
+    text = " ".join(re.sub(r"[^\w\s]", " ", text).split())
     previous = None
     while previous != text:
         previous = text
-        text = LEGAL_SUFFIXES.sub("", text).strip(" .")
-    return re.sub(r"[\s.]+", " ", text).strip()
+        text = LEGAL_SUFFIXES.sub("", text).strip()
+    return text
 
 
 def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
@@ -330,9 +330,8 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                lambda v: f"no agreement is under theme '{v}'", values=themes["theme_id"][unused])
     # likely duplicate parties
     names: dict[str, tuple[str, int]] = {}
-    for pid, name, short, aliases, row in zip(parties["party_id"], parties["name"],
-                                              parties["short_name"], parties["aliases"],
-                                              parties["_row"], strict=True):
+    for pid, name, row in zip(parties["party_id"], parties["name"], parties["_row"],
+                              strict=True):
         key = _normalised_name(name)
         if key and key in names and names[key][0] != pid:
             check.warn("parties", [row], "name",

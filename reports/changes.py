@@ -1,0 +1,146 @@
+"""What differs between this run's data and the last published run's.
+
+Each run stores a snapshot of its validated data (`data/snapshot.json` in the
+run folder); the next run compares against it field by field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .validate import DataSet
+
+SNAPSHOT_PATH = "data/snapshot.json"
+# how rows are identified per table, and their label in change lines
+KEYS: dict[str, tuple[str, ...]] = {
+    "agreements": ("agreement_id",),
+    "parties": ("party_id",),
+    "participation": ("agreement_id", "party_id", "role"),
+    "themes": ("theme_id",),
+    "targets": ("agreement_id", "description"),
+    "sources": ("source_id",),
+}
+SINGULAR = {"agreements": "agreement", "parties": "party", "participation": "participation",
+            "themes": "theme", "targets": "target", "sources": "source"}
+
+
+@dataclass(frozen=True)
+class Change:
+    change: str  # added | removed | changed
+    table: str
+    id: str
+    field: str
+    before: str
+    after: str
+    agreements: tuple[str, ...]  # agreement ids the change concerns
+    parties: tuple[str, ...]  # party ids the change concerns
+    line: str  # one plain sentence for readers
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, tuple | list):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def snapshot(data: DataSet) -> dict[str, dict[str, dict[str, str]]]:
+    """The data as {table: {row key: {column: text}}}, ready to store as JSON."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for table, key in KEYS.items():
+        frame = data.table(table)
+        columns = [c for c in frame.columns if c != "_row"]
+        rows: dict[str, dict[str, str]] = {}
+        for record in frame[columns].itertuples(index=False, name=None):
+            values = {c: _text(v) for c, v in zip(columns, record, strict=True)}
+            rows["/".join(values[k] for k in key)] = values
+        out[table] = rows
+    return out
+
+
+def write_snapshot(snap: dict, folder: Path) -> Path:
+    path = folder / SNAPSHOT_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(snap, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def read_snapshot(run_folder: Path) -> dict | None:
+    path = run_folder / SNAPSHOT_PATH
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _name(snap: dict, table: str, key: str, fallback: dict) -> str:
+    row = snap.get(table, {}).get(key) or fallback.get(table, {}).get(key) or {}
+    return row.get("title") or row.get("name") or row.get("description") or key
+
+
+def diff(before: dict, after: dict) -> list[Change]:
+    """Every added, removed and changed row, field by field, in a stable order."""
+    changes: list[Change] = []
+    for table in KEYS:
+        old, new = before.get(table, {}), after.get(table, {})
+        for key in sorted(old.keys() | new.keys()):
+            o, n = old.get(key), new.get(key)
+            row = n or o or {}
+            agreements = tuple(filter(None, [row.get("agreement_id", "")]))
+            parties = tuple(filter(None, [row.get("party_id", "")]))
+            what = SINGULAR[table]
+            label = _label(table, row, before, after)
+            if o is None:
+                changes.append(Change("added", table, key, "", "", "", agreements, parties,
+                                      f"Added {what}: {label}."))
+            elif n is None:
+                changes.append(Change("removed", table, key, "", "", "", agreements, parties,
+                                      f"Removed {what}: {label}."))
+            else:
+                for column in sorted(o.keys() | n.keys()):
+                    b, a = o.get(column, ""), n.get(column, "")
+                    if b != a:
+                        changes.append(Change(
+                            "changed", table, key, column, b, a, agreements, parties,
+                            f"{what.capitalize()} {label}: {column} "
+                            f"{_quote(b)} \u2192 {_quote(a)}."))
+    return changes
+
+
+def _quote(value: str) -> str:
+    if not value:
+        return "(empty)"
+    return value if len(value) <= 80 else value[:77] + "…"
+
+
+def _label(table: str, row: dict, before: dict, after: dict) -> str:
+    if table == "participation":
+        party = _name(after, "parties", row.get("party_id", ""), before)
+        agreement = _name(after, "agreements", row.get("agreement_id", ""), before)
+        return f"{party} as {row.get('role', '')} in \u201c{agreement}\u201d"
+    if table == "targets":
+        agreement = _name(after, "agreements", row.get("agreement_id", ""), before)
+        return f"\u201c{row.get('description', '')}\u201d in \u201c{agreement}\u201d"
+    name = row.get("title") or row.get("name") or row.get("publisher") or ""
+    return f"\u201c{name}\u201d"
+
+
+def participants(snap: dict) -> dict[str, set[str]]:
+    """agreement_id -> party ids taking part, from a snapshot."""
+    out: dict[str, set[str]] = {}
+    for row in snap.get("participation", {}).values():
+        out.setdefault(row["agreement_id"], set()).add(row["party_id"])
+    return out
+
+
+def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
+    import pandas as pd
+
+    return pd.DataFrame([(c.change, c.table, c.id, c.field, c.before, c.after) for c in changes],
+                        columns=["change", "table", "id", "field", "before", "after"])

@@ -1,0 +1,178 @@
+"""Thin shell over the pipeline: parse, call, turn exceptions into exit codes and one line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import Settings, check_as_of, load_settings
+from .errors import InvalidData, ReportsError
+from .problems import count_line
+
+EXIT_UNEXPECTED = 3
+
+
+def _settings(config: Path | None, **options: Any) -> Settings:
+    settings = load_settings(config)
+    if options.get("as_of") is not None:
+        check_as_of(options["as_of"])
+    return settings.with_options(**options)
+
+
+def _print_problems(problems: list) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(count_line(problems), err=True)
+
+
+def handled(command: Callable[..., int | None]) -> Callable[..., None]:
+    """Run a command; a known failure is one line on stderr and its exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        try:
+            status = command(*args, **kwargs)
+        except InvalidData as exc:
+            _print_problems(exc.problems)
+            click.echo(f"error: {exc}", err=True)
+            if debug:
+                raise
+            sys.exit(exc.exit_status)
+        except ReportsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if debug:
+                raise
+            sys.exit(exc.exit_status)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; nothing was published", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(f"error: unexpected failure ({type(exc).__name__}: {exc}); "
+                       "nothing was published; run again with --debug for the traceback",
+                       err=True)
+            sys.exit(EXIT_UNEXPECTED)
+        sys.exit(status or 0)
+
+    return click.option("--debug", is_flag=True, help="Show the Python traceback on failure.")(
+        wrapper)
+
+
+config_option = click.option(
+    "--config", "config", type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (default: ./agreement-reports.toml when present).")
+output_option = click.option("--output", type=click.Path(path_type=Path, file_okay=False),
+                             help="Output folder (default: output).")
+sources_option = click.option("--sources", type=click.Path(path_type=Path),
+                              help="A folder of CSV files or one .xlsx workbook "
+                                   "(default: sources).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agreement-reports")
+def main() -> None:
+    """Curated agreement data in; an Excel workbook and PDF briefings out."""
+
+
+@main.command()
+@sources_option
+@output_option
+@config_option
+@click.option("--as-of", help="The date the data was current, YYYY-MM-DD "
+                              "(default: the newest date of the sources).")
+@click.option("--force", is_flag=True, default=None,
+              help="Run even when the data and configuration are unchanged.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes rendering briefings.")
+@handled
+def run(sources: Path | None, output: Path | None, config: Path | None, as_of: str | None,
+        force: bool | None, workers: int | None) -> int:
+    """Validate, summarise, write one complete run and publish it as output/latest."""
+    from .pipeline import run as run_pipeline
+
+    settings = _settings(config, sources=sources, output=output, as_of=as_of, force=force,
+                         workers=workers, progress=sys.stderr.isatty() or None)
+    result = run_pipeline(settings)
+    if result.outcome == "unchanged":
+        click.echo(result.message)
+        return 0
+    manifest = result.manifest or {}
+    counts = manifest.get("counts", {})
+    files = manifest.get("files", [])
+    briefings = sum(1 for f in files if f["kind"] == "briefing")
+    for warning in result.warnings:
+        click.echo(str(warning), err=True)
+    changes = ("first run: nothing to compare with" if result.changes is None
+               else f"{result.changes} change{'s' if result.changes != 1 else ''} since run "
+                    f"{manifest.get('previous_run_id')}")
+    click.echo(
+        f"published run {result.run_id} in {result.folder}: 1 workbook, {briefings} "
+        f"briefing{'s' if briefings != 1 else ''}; {counts.get('agreements', 0)} agreements, "
+        f"{counts.get('discussions', 0)} discussions, {counts.get('parties', 0)} parties; "
+        f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}; {changes}")
+    return 0
+
+
+@main.command()
+@sources_option
+@config_option
+@handled
+def validate(sources: Path | None, config: Path | None) -> int:
+    """Only check the data; print every problem (exit 1 on any error)."""
+    from .render.fonts import missing_glyphs
+    from .sources import read_sources
+    from .validate import validate as check
+
+    settings = _settings(config, sources=sources)
+    _, problems = check(read_sources(settings.sources), can_print=missing_glyphs)
+    _print_problems(problems)
+    if any(p.is_error for p in problems):
+        return 1
+    click.echo(f"{settings.sources}: valid")
+    return 0
+
+
+@main.command()
+@output_option
+@config_option
+@click.option("--limit", default=10, show_default=True, help="How many runs to show.")
+@handled
+def status(output: Path | None, config: Path | None, limit: int) -> int:
+    """The last runs: when, how long, outcome, what changed, files, deliveries."""
+    from .publish import latest_run, read_history
+
+    settings = _settings(config, output=output)
+    history = read_history(settings.output)
+    runs = [r for r in history if r.get("event") == "run"]
+    latest = latest_run(settings.output)
+    click.echo(f"output: {settings.output}")
+    click.echo(f"latest: {latest.name if latest else '(none published)'}")
+    failures = sum(1 for r in runs if r.get("outcome") in ("failed", "invalid"))
+    click.echo(f"runs recorded: {len(runs)}, failed: {failures}")
+    beats = [r for r in history if r.get("event") == "heartbeat"]
+    if beats:
+        click.echo(f"scheduler: last heartbeat {beats[-1].get('at')}, next run "
+                   f"{beats[-1].get('next_run')}")
+    for r in runs[-limit:]:
+        changes = r.get("changes")
+        line = (f"{r.get('started_at', '?')}  {r.get('outcome', '?'):<10} "
+                f"{r.get('duration_s', 0):>7.2f}s  {r.get('run_id') or '-'}")
+        if changes is not None:
+            line += f"  changes: {changes}"
+        if r.get("files"):
+            line += f"  files: {r['files']}"
+        if r.get("reason"):
+            line += f"  reason: {r['reason']}"
+        click.echo(line)
+    deliveries = [r for r in history if r.get("event") == "delivery"]
+    for d in deliveries[-limit:]:
+        click.echo(f"delivery {d.get('run_id')} to {d.get('recipient')}: {d.get('outcome')}")
+    return 0

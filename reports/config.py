@@ -1,0 +1,213 @@
+"""Settings from the TOML file, the environment and the command line, as one frozen object."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "agreement-reports.toml"
+EVERY_RE = re.compile(
+    r"^(?:(?P<n>\d+) (?P<unit>seconds?|minutes?|hours?)"
+    r"|(?P<day>day|monday|tuesday|wednesday|thursday|friday|saturday|sunday) at "
+    r"(?P<at>\d{2}:\d{2}))$")
+EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday> at HH:MM"'
+SCOPES = ("overview", "ministry", "company", "theme")
+EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    every: str = "monday at 07:00"
+    timezone: str = "Asia/Baku"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    briefings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    starttls: bool = False
+    sender: str = "briefings@example.org"
+    operators: tuple[str, ...] = ()
+    dry_run: bool = False
+    send_unchanged: bool = False
+    max_attachments_mb: float = 20
+    recipients: tuple[Recipient, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources: Path = Path("sources")
+    output: Path = Path("output")
+    keep_runs: int = 30
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    scopes: tuple[str, ...] = SCOPES
+    delivery: DeliverySettings | None = None
+    config_file: Path | None = None
+    # command line only
+    as_of: str | None = None
+    force: bool = False
+    progress: bool = False
+    workers: int | None = None
+
+    def output_fingerprint(self) -> str:
+        """Hash of every setting that shapes the outputs ("nothing to do" compares it)."""
+        shaped = {"scopes": list(self.scopes), "as_of": self.as_of,
+                  "format": 1}
+        return hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()
+
+    def with_options(self, **options: Any) -> Settings:
+        """Command-line options win over the file; None means 'not given'."""
+        given = {k: v for k, v in options.items() if v is not None}
+        return replace(self, **given)
+
+
+def _expect(table: dict[str, Any], key: str, kinds: type | tuple[type, ...], where: str,
+            describe: str) -> Any:
+    value = table[key]
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+    if not isinstance(value, kinds):
+        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+    return value
+
+
+def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}{key}: unknown key; known keys are "
+                              f"{', '.join(sorted(known))}")
+
+
+def check_every(every: str) -> str:
+    if not EVERY_RE.match(every.strip().lower()):
+        raise ConfigError(f"schedule.every: {every!r} is not a schedule; expected {EVERY_FORMS}")
+    return every.strip().lower()
+
+
+def check_timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"schedule.timezone: {name!r} is not an IANA time zone; expected "
+                          "a name such as Asia/Baku or Europe/London") from None
+    return name
+
+
+def check_as_of(value: str) -> str:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--as-of: {value!r} is not a date; expected YYYY-MM-DD") from None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ConfigError(f"--as-of: {value!r} is not a date; expected YYYY-MM-DD")
+    return value
+
+
+def load_settings(config_file: Path | None) -> Settings:
+    """Read the TOML file (the given one, else ./agreement-reports.toml when present)."""
+    if config_file is None:
+        default = Path(DEFAULT_CONFIG_NAME)
+        if not default.is_file():
+            return Settings()
+        config_file = default
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_file}: no such configuration file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+    where = f"{config_file}: "
+    _unknown(data, {"sources", "output", "keep_runs", "schedule", "briefings", "delivery"}, where)
+    settings = Settings(config_file=config_file)
+    base = config_file.parent
+    if "sources" in data:
+        settings = replace(settings, sources=base / _expect(data, "sources", str, where,
+                                                            "a path"))
+    if "output" in data:
+        settings = replace(settings, output=base / _expect(data, "output", str, where, "a path"))
+    if "keep_runs" in data:
+        keep = _expect(data, "keep_runs", int, where, "a whole number")
+        if keep < 1:
+            raise ConfigError(f"{where}keep_runs: {keep} is not at least 1")
+        settings = replace(settings, keep_runs=keep)
+    if "schedule" in data:
+        table = _expect(data, "schedule", dict, where, "a table")
+        _unknown(table, {"every", "timezone"}, f"{where}schedule.")
+        every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string")
+                            ) if "every" in table else ScheduleSettings.every
+        tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string")
+                            ) if "timezone" in table else ScheduleSettings.timezone
+        settings = replace(settings, schedule=ScheduleSettings(every, tz))
+    if "briefings" in data:
+        table = _expect(data, "briefings", dict, where, "a table")
+        _unknown(table, {"scopes"}, f"{where}briefings.")
+        if "scopes" in table:
+            scopes = _expect(table, "scopes", list, f"{where}briefings.", "a list")
+            for scope in scopes:
+                if scope not in SCOPES:
+                    raise ConfigError(f"{where}briefings.scopes: {scope!r} is not a scope; "
+                                      f"expected some of {', '.join(SCOPES)}")
+            settings = replace(settings, scopes=tuple(scopes))
+    if "delivery" in data:
+        settings = replace(settings, delivery=_delivery(
+            _expect(data, "delivery", dict, where, "a table"), f"{where}delivery."))
+    return settings
+
+
+def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
+    known = set(asdict(DeliverySettings()).keys())
+    _unknown(table, known, where)
+    values: dict[str, Any] = {}
+    for key, kind, describe in (
+            ("smtp_host", str, "a host name"), ("smtp_port", int, "a port number"),
+            ("starttls", bool, "true or false"), ("sender", str, "an e-mail address"),
+            ("dry_run", bool, "true or false"), ("send_unchanged", bool, "true or false"),
+            ("max_attachments_mb", (int, float), "a number of megabytes")):
+        if key in table:
+            values[key] = _expect(table, key, kind, where, describe)
+    if "sender" in values and not EMAIL_RE.match(values["sender"]):
+        raise ConfigError(f"{where}sender: {values['sender']!r} is not an e-mail address")
+    if "operators" in table:
+        operators = _expect(table, "operators", list, where, "a list of e-mail addresses")
+        for address in operators:
+            if not isinstance(address, str) or not EMAIL_RE.match(address):
+                raise ConfigError(f"{where}operators: {address!r} is not an e-mail address")
+        values["operators"] = tuple(operators)
+    recipients = []
+    for i, entry in enumerate(table.get("recipients", [])):
+        here = f"{where}recipients[{i}]."
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{here[:-1]}: expected a table with email and briefings")
+        _unknown(entry, {"email", "briefings"}, here)
+        email = entry.get("email")
+        if not isinstance(email, str) or not EMAIL_RE.match(email):
+            raise ConfigError(f"{here}email: {email!r} is not an e-mail address")
+        briefings = entry.get("briefings", ["overview"])
+        if not isinstance(briefings, list) or not all(isinstance(b, str) for b in briefings):
+            raise ConfigError(f"{here}briefings: expected a list such as "
+                              '["overview", "ministry:*", "theme:smes"]')
+        for sub in briefings:
+            scope = sub.split(":", 1)[0]
+            if scope not in SCOPES:
+                raise ConfigError(f"{here}briefings: {sub!r} names no scope; expected "
+                                  "overview, ministry:ID, company:ID, theme:ID or scope:*")
+        recipients.append(Recipient(email, tuple(briefings)))
+    values["recipients"] = tuple(recipients)
+    return DeliverySettings(**values)

@@ -1,0 +1,317 @@
+"""The only place where the stages are chained: `run(settings) -> RunResult`.
+
+sources -> load -> validate -> model -> summaries -> render (xlsx, pdf) -> publish.
+The CLI and the scheduler both call `run`; nothing here knows which one did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import publish as pub
+from .config import Settings
+from .errors import InvalidData, ReportsError, RunLocked
+from .problems import Problem
+from .sources import sources_sha256
+
+if TYPE_CHECKING:
+    from .briefings import Briefing
+    from .changes import Change
+    from .model import Model
+
+log = logging.getLogger(__name__)
+MAX_CHANGE_LINES = 40
+WORKBOOK = "agreements.xlsx"
+
+
+@dataclass
+class RunResult:
+    outcome: str  # published | unchanged
+    run_id: str | None
+    folder: Path | None
+    manifest: dict | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    changes: int | None = None  # None: nothing to compare with
+    timings: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start,
+                                       4)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _local(settings: Settings, moment: dt.datetime) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(settings.schedule.timezone))
+
+
+def run(settings: Settings, *, trigger: str = "manual") -> RunResult:
+    """Validate, summarise, render and publish one complete run, or raise and publish nothing.
+
+    Every attempt is recorded in output/history.jsonl.
+    """
+    output = settings.output
+    started = _now()
+    clock = _Clock()
+    record: dict = {"event": "run", "trigger": trigger, "started_at": started.isoformat(),
+                    "pid": os.getpid()}
+    try:
+        with pub.run_lock(output):
+            result = _run_locked(settings, started, clock)
+    except ReportsError as exc:
+        outcome = ("invalid" if isinstance(exc, InvalidData)
+                   else "locked" if isinstance(exc, RunLocked) else "failed")
+        _record(output, record, started, outcome, clock, reason=str(exc))
+        raise
+    except Exception as exc:
+        _record(output, record, started, "failed", clock, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    _record(output, record, started, result.outcome, clock, run_id=result.run_id,
+            changes=result.changes, files=len((result.manifest or {}).get("files", [])),
+            warnings=len(result.warnings))
+    result.timings = clock.timings
+    return result
+
+
+def _record(output: Path, record: dict, started: dt.datetime, outcome: str, clock: _Clock,
+            **fields: object) -> None:
+    finished = _now()
+    record.update(fields, outcome=outcome, finished_at=finished.isoformat(),
+                  duration_s=round((finished - started).total_seconds(), 3),
+                  timings=clock.timings)
+    try:
+        pub.append_history(output, record)
+    except OSError as exc:  # history must never hide the run's own outcome
+        log.warning("could not append to %s: %s", output / pub.HISTORY, exc)
+
+
+def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunResult:
+    output = settings.output
+    with clock.stage("hash"):
+        data_sha = sources_sha256(settings.sources)
+        fingerprint = settings.output_fingerprint()
+        previous_folder = pub.latest_run(output)
+        previous = pub.read_manifest(previous_folder) if previous_folder else None
+    if (previous and not settings.force and previous.get("sources_sha256") == data_sha
+            and previous.get("config_sha256") == fingerprint):
+        return RunResult("unchanged", previous.get("run_id"), previous_folder, previous,
+                         message="nothing to do: the data and configuration are the ones "
+                                 f"run {previous.get('run_id')} used (--force runs anyway)")
+    pub.remove_stale_staging(output)
+
+    from .briefings import build_briefings
+    from .changes import diff, read_snapshot, snapshot
+    from .model import Model
+    from .sources import read_sources
+    from .validate import validate
+
+    with clock.stage("load"):
+        raw = read_sources(settings.sources)
+    with clock.stage("validate"):
+        from .render.fonts import missing_glyphs
+
+        data, problems = validate(raw, can_print=missing_glyphs)
+    if data is None:
+        raise InvalidData(problems)
+    warnings = [p for p in problems if not p.is_error]
+    with clock.stage("summaries"):
+        model = Model(data)
+        as_of = settings.as_of or _as_of(model, started)
+        snap = snapshot(data)
+        before = read_snapshot(previous_folder) if previous_folder else None
+        changes = diff(before, snap) if before is not None else None
+        briefings = build_briefings(model, as_of, settings.scopes)
+        briefings = _with_changes(model, briefings, changes, before)
+    run_id = pub.new_run_id(started, data_sha)
+    with pub.staging_folder(output, run_id) as staging:
+        from .changes import changes_frame, write_snapshot
+
+        write_snapshot(snap, staging)
+        with clock.stage("workbook"):
+            from .render.xlsx import write_workbook
+
+            cut = write_workbook(
+                model, staging / WORKBOOK, as_of=as_of,
+                generated_at=_local(settings, started), warnings=warnings,
+                changes=changes_frame(changes) if changes is not None else None,
+                sources_label=str(settings.sources), run_id=run_id)
+            warnings.extend(cut or [])
+        with clock.stage("briefings"):
+            entries = _briefing_files(settings, briefings, staging, previous_folder, previous)
+        with clock.stage("publish"):
+            manifest = _manifest(settings, run_id, started, as_of, data_sha, fingerprint,
+                                 previous, model, warnings, staging, entries, changes)
+            _write_index(staging, briefings, entries, manifest)
+            (staging / "manifest.json").write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+            final = pub.publish(staging, output, run_id)
+    with clock.stage("retention"):
+        removed = pub.remove_old_runs(output, settings.keep_runs, _protected_runs(output))
+        if removed:
+            log.info("removed %d old run(s): %s", len(removed), ", ".join(removed))
+    return RunResult("published", run_id, final, manifest, warnings,
+                     None if changes is None else len(changes))
+
+
+def _protected_runs(output: Path) -> set[str]:
+    """Runs whose delivery is unfinished are kept past keep_runs."""
+    try:
+        from .deliver import unfinished_runs
+    except ImportError:
+        return set()
+    return unfinished_runs(output)
+
+
+def _as_of(model: Model, started: dt.datetime) -> str:
+    dates = [d for column in ("accessed_on", "published_on") for d in model.sources[column] if d]
+    return max(dates) if dates else started.date().isoformat()
+
+
+def _with_changes(model: Model, briefings: list[Briefing], changes: list[Change] | None,
+                  before: dict | None) -> list[Briefing]:
+    """Give each briefing the 'since the last briefing' lines that concern it."""
+    import dataclasses
+
+    if changes is None or before is None:
+        return briefings
+    from .changes import participants
+
+    old_parties = participants(before)
+    old_themes: dict[str, set[str]] = {}
+    for aid, row in before.get("agreements", {}).items():
+        for tid in (t.strip() for t in row.get("themes", "").split(";")):
+            old_themes.setdefault(aid, set()).update(model.theme_ancestors.get(tid, ()))
+    out = []
+    for b in briefings:
+        if b.scope == "overview":
+            relevant = changes
+        else:
+            now = {a.agreement_id for a in b.agreements}
+            if b.scope == "theme":
+                prev = {a for a, ts in old_themes.items() if b.subject_id in ts}
+                theme_rows = {t for t, chain in model.theme_ancestors.items()
+                              if b.subject_id in chain}
+                relevant = [c for c in changes if set(c.agreements) & (now | prev)
+                            or (c.table == "themes" and c.id in theme_rows)]
+            else:
+                members = {b.subject_id, *model.parties_below(b.subject_id)}
+                prev = {a for a, ps in old_parties.items() if ps & members}
+                relevant = [c for c in changes if set(c.parties) & members
+                            or set(c.agreements) & (now | prev)]
+        lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
+        if len(relevant) > MAX_CHANGE_LINES:
+            lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
+                         "Changes table of the workbook.")
+        out.append(dataclasses.replace(b, changes=tuple(lines)))
+    return out
+
+
+def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path,
+                    previous_folder: Path | None, previous: dict | None) -> list[pub.FileEntry]:
+    """Render each briefing, or reuse last run's file when its data version is the same."""
+    from .render.pdf import render_briefings
+
+    folder = staging / "briefings"
+    folder.mkdir(parents=True, exist_ok=True)
+    old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
+    reused: dict[str, int] = {}
+    to_render = []
+    for b in briefings:
+        entry = old.get(b.filename)
+        source = previous_folder / b.filename if previous_folder else None
+        if (entry and entry.get("version") == b.version and source and source.is_file()
+                and pub.sha256_file(source) == entry.get("sha256")):
+            target = staging / b.filename
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+            reused[b.name] = int(entry.get("pages", 0))
+        else:
+            to_render.append(b)
+    pages = render_briefings(to_render, folder, workers=settings.workers,
+                             progress=settings.progress) if to_render else {}
+    pages.update(reused)
+    entries = []
+    for b in briefings:
+        path = staging / b.filename
+        entries.append(pub.FileEntry(
+            b.filename, "briefing", b.scope, b.subject, path.stat().st_size,
+            pub.sha256_file(path), b.version, b.title, pages.get(b.name, 0),
+            b.name in reused))
+    return entries
+
+
+def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str, data_sha: str,
+              fingerprint: str, previous: dict | None, model: Model, warnings: list[Problem],
+              staging: Path, briefings: list[pub.FileEntry],
+              changes: list[Change] | None) -> dict:
+    from .summaries import key_counts
+
+    workbook = staging / WORKBOOK
+    files = [pub.FileEntry(WORKBOOK, "workbook", "overview", "", workbook.stat().st_size,
+                           pub.sha256_file(workbook)), *briefings]
+    counts = key_counts(model)
+    counts["warnings"] = len(warnings)
+    summary = None
+    if changes is not None:
+        summary = {kind: sum(1 for c in changes if c.change == kind)
+                   for kind in ("added", "removed", "changed")}
+    return {
+        "run_id": run_id,
+        "started_at": started.isoformat(),
+        "finished_at": _now().isoformat(),
+        "as_of": as_of,
+        "sources": str(settings.sources),
+        "sources_sha256": data_sha,
+        "config_sha256": fingerprint,
+        "previous_run_id": previous.get("run_id") if previous else None,
+        "changes": summary,
+        "counts": counts,
+        "files": [f.as_json() for f in files],
+    }
+
+
+def _write_index(staging: Path, briefings: list[Briefing], entries: list[pub.FileEntry],
+                 manifest: dict) -> None:
+    from html import escape
+
+    rows = []
+    for b, e in zip(briefings, entries, strict=True):
+        rows.append(f"<tr><td><a href=\"{escape(b.name)}.pdf\">{escape(b.title)}</a></td>"
+                    f"<td>{escape(b.scope)}</td><td>{escape(b.subject)}</td>"
+                    f"<td>{e.pages}</td><td>{escape(b.version)}</td></tr>")
+    html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
+            f"<title>Briefings of run {escape(manifest['run_id'])}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;"
+            "text-align:left;border-bottom:1px solid #ddd}</style>"
+            f"<h1>Briefings</h1><p>Data as of {escape(manifest['as_of'])} · run "
+            f"{escape(manifest['run_id'])}</p><table><tr><th>Title</th><th>Scope</th>"
+            "<th>Subject</th><th>Pages</th><th>Data version</th></tr>"
+            + "".join(rows) + "</table></html>\n")
+    (staging / "briefings" / "index.html").write_text(html, encoding="utf-8")
