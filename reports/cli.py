@@ -140,6 +140,22 @@ def validate(sources: Path | None, config: Path | None) -> int:
     return 0
 
 
+@main.command("schedule")
+@config_option
+@output_option
+@sources_option
+@click.option("--now", is_flag=True, help="Also run once at start.")
+@handled
+def schedule_command(config: Path | None, output: Path | None, sources: Path | None,
+                     now: bool) -> int:
+    """Run forever on the schedule in the config; stop with SIGTERM or Ctrl-C."""
+    from .scheduler import serve, setup_logging
+
+    settings = _settings(config, output=output, sources=sources)
+    setup_logging(settings.output)
+    return serve(settings, run_now=now)
+
+
 @main.command()
 @output_option
 @config_option
@@ -157,10 +173,16 @@ def status(output: Path | None, config: Path | None, limit: int) -> int:
     click.echo(f"latest: {latest.name if latest else '(none published)'}")
     failures = sum(1 for r in runs if r.get("outcome") in ("failed", "invalid"))
     click.echo(f"runs recorded: {len(runs)}, failed: {failures}")
-    beats = [r for r in history if r.get("event") == "heartbeat"]
-    if beats:
-        click.echo(f"scheduler: last heartbeat {beats[-1].get('at')}, next run "
-                   f"{beats[-1].get('next_run')}")
+    state = settings.output / "scheduler.json"
+    if state.is_file():
+        import json
+
+        beat = json.loads(state.read_text(encoding="utf-8"))
+        click.echo(f"scheduler: pid {beat.get('pid')}, last heartbeat {beat.get('heartbeat')}, "
+                   f"next run {beat.get('next_run')}, every {beat.get('every')} "
+                   f"({beat.get('timezone')}), failures {beat.get('failures')}")
+    else:
+        click.echo("scheduler: no heartbeat recorded")
     for r in runs[-limit:]:
         changes = r.get("changes")
         line = (f"{r.get('started_at', '?')}  {r.get('outcome', '?'):<10} "

@@ -92,7 +92,14 @@ def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
 
 
 def check_every(every: str) -> str:
-    if not EVERY_RE.match(every.strip().lower()):
+    match = EVERY_RE.match(every.strip().lower())
+    valid = bool(match)
+    if match and match["at"]:
+        hour, minute = (int(x) for x in match["at"].split(":"))
+        valid = hour < 24 and minute < 60
+    if match and match["n"]:
+        valid = int(match["n"]) > 0
+    if not valid:
         raise ConfigError(f"schedule.every: {every!r} is not a schedule; expected {EVERY_FORMS}")
     return every.strip().lower()
 
