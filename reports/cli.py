@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .config import Settings, check_as_of, load_settings
-from .errors import InvalidData, ReportsError
+from .errors import ConfigError, InvalidData, ReportsError
 from .problems import count_line
 
 EXIT_UNEXPECTED = 3
@@ -154,6 +154,30 @@ def schedule_command(config: Path | None, output: Path | None, sources: Path | N
     settings = _settings(config, output=output, sources=sources)
     setup_logging(settings.output)
     return serve(settings, run_now=now)
+
+
+@main.command()
+@click.option("--run", "run_id", required=True, help="The run id (a folder of output/runs).")
+@click.option("--dry-run", is_flag=True, default=None,
+              help="Write .eml files to output/outbox/RUN_ID/ instead of sending.")
+@output_option
+@config_option
+@handled
+def deliver(run_id: str, dry_run: bool | None, output: Path | None, config: Path | None) -> int:
+    """Send (again) what a run's delivery has not yet sent."""
+    import re
+
+    from .deliver import deliver_run
+    from .publish import run_lock
+
+    if not re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", run_id):
+        raise ConfigError(f"--run: {run_id!r} is not a run id; expected YYYYMMDD-HHMMSS-xxxxxxxx")
+    settings = _settings(config, output=output)
+    with run_lock(settings.output):
+        outcomes = deliver_run(settings, run_id, dry_run=dry_run)
+    for email, outcome in outcomes.items():
+        click.echo(f"{email}: {outcome}")
+    return 5 if "failed" in outcomes.values() else 0
 
 
 @main.command()

@@ -44,6 +44,7 @@ class RunResult:
     changes: int | None = None  # None: nothing to compare with
     timings: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    deliveries: dict[str, str] = field(default_factory=dict)  # recipient -> outcome
 
 
 @dataclass
@@ -147,6 +148,10 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         changes = diff(before, snap) if before is not None else None
         briefings = build_briefings(model, as_of, settings.scopes)
         briefings = _with_changes(model, briefings, changes, before)
+    if settings.delivery is not None:
+        from .deliver import check_subscriptions
+
+        check_subscriptions(settings.delivery, briefings)
     run_id = pub.new_run_id(started, data_sha)
     with pub.staging_folder(output, run_id) as staging:
         from .changes import changes_frame, write_snapshot
@@ -174,8 +179,23 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         removed = pub.remove_old_runs(output, settings.keep_runs, _protected_runs(output))
         if removed:
             log.info("removed %d old run(s): %s", len(removed), ", ".join(removed))
-    return RunResult("published", run_id, final, manifest, warnings,
-                     None if changes is None else len(changes))
+    result = RunResult("published", run_id, final, manifest, warnings,
+                       None if changes is None else len(changes))
+    if settings.delivery is not None:
+        with clock.stage("deliver"):
+            result.deliveries = _deliver(settings, run_id)
+    return result
+
+
+def _deliver(settings: Settings, run_id: str) -> dict[str, str]:
+    """Deliver a published run; a delivery failure never unpublishes it."""
+    from .deliver import deliver_run
+
+    try:
+        return deliver_run(settings, run_id)
+    except ReportsError as exc:
+        log.error("delivery of run %s failed: %s", run_id, exc)
+        return {"*": f"failed: {exc}"}
 
 
 def _protected_runs(output: Path) -> set[str]:
@@ -263,7 +283,7 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
         entries.append(pub.FileEntry(
             b.filename, "briefing", b.scope, b.subject, path.stat().st_size,
             pub.sha256_file(path), b.version, b.title, pages.get(b.name, 0),
-            b.name in reused))
+            b.name in reused, b.subject_id, b.changes))
     return entries
 
 

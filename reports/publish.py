@@ -194,11 +194,14 @@ class FileEntry:
     title: str = ""
     pages: int = 0
     reused: bool = False
+    subject_id: str = ""
+    changes: tuple[str, ...] | None = None  # "since the last briefing" lines it shows
 
     def as_json(self) -> dict:
-        entry = {"path": self.path, "kind": self.kind, "scope": self.scope,
-                 "subject": self.subject, "bytes": self.bytes, "sha256": self.sha256}
+        entry: dict = {"path": self.path, "kind": self.kind, "scope": self.scope,
+                       "subject": self.subject, "bytes": self.bytes, "sha256": self.sha256}
         if self.kind == "briefing":
             entry.update(version=self.version, title=self.title, pages=self.pages,
-                         reused=self.reused)
+                         reused=self.reused, subject_id=self.subject_id,
+                         changes=list(self.changes) if self.changes is not None else None)
         return entry
