@@ -10,12 +10,13 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
 from .dataformat import COMPANY_KINDS
 from .model import DISCUSSION, Model
-from .summaries import country_name
+from .summaries import country_name, party_country_code
 
 SCOPES = ("overview", "ministry", "company", "theme")
 
@@ -26,6 +27,7 @@ class BriefingParty:
     name: str  # display name, with short name when there is one
     kind: str
     country: str  # ISO code, "" when none
+    country_name: str  # e.g. "Azerbaijan", "International organisations"
     role: str
     certainty: str  # stated | inferred
     note: str
@@ -109,7 +111,7 @@ class Briefing:
     def filename(self) -> str:
         return f"briefings/{self.name}.pdf"
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Short hash of exactly the data this briefing shows."""
         payload = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
@@ -161,8 +163,9 @@ class _Builder:
             via = ""
             if members is not None and pid in members and pid != subject_id:
                 via = self.display[pid]
-            parties.append(BriefingParty(pid, self.display[pid], p["kind"], p["country"], role,
-                                         cert, note, via))
+            code = party_country_code(p["kind"], p["country"])
+            parties.append(BriefingParty(pid, self.display[pid], p["kind"], p["country"],
+                                         country_name(code), role, cert, note, via))
         sources = tuple(BriefingSource(
             str(self.m.sources.at[s, "publisher"]), str(self.m.sources.at[s, "title"]),
             str(self.m.sources.at[s, "url"]), str(self.m.sources.at[s, "published_on"]))
@@ -189,7 +192,7 @@ class _Builder:
         # partners: parties outside the scope's members that share an agreement
         partner_count: Counter[str] = Counter()
         country_count: Counter[str] = Counter()
-        for a in signed:
+        for a in agreements:  # discussions too: they are with partners as well
             outside = {p.party_id for p in a.parties
                        if members is None or p.party_id not in members}
             for pid in outside:
@@ -228,7 +231,8 @@ class _Builder:
             by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             partners=tuple(sorted(((self.display[p], n) for p, n in partner_count.items()),
                                   key=lambda kv: (-kv[1], kv[0]))),
-            keywords=tuple(filter(None, (self.event, scope, subject, title_scope))),
+            keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
+                                                       title_scope)))),
         )
 
     def sentences(self, scope: str, subject: str, signed: list[BriefingAgreement],
@@ -263,13 +267,14 @@ class _Builder:
             else:
                 sentence = f"{subject} took part in {counted}{at}"
                 if below:
-                    sentence += f", counting the parties below it ({join_names(below)})"
+                    sentence += f", counting the parties below it: {join_names(below)}"
                 out.append(sentence + ".")
             if len(partners) == 1:
                 only = next(iter(partners))
                 out.append(f"Its partner is {self.display[only]}.")
             elif partners:
-                top = [self.display[p] for p, _ in partners.most_common(3)]
+                ranked = sorted(partners.items(), key=lambda kv: (-kv[1], self.display[kv[0]]))
+                top = [self.display[p] for p, _ in ranked[:3]]
                 more = len(partners) - len(top)
                 names = f"{', '.join(top)} and {plural(more, 'other')}" if more else join_names(top)
                 out.append(f"Its partners are {plural(len(partners), 'party', 'parties')} from "

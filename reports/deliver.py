@@ -79,12 +79,16 @@ def check_subscriptions(delivery: DeliverySettings, briefings: list) -> None:
                                   f"{subscription!r} matches no briefing")
 
 
-def _last_sent_versions(history: list[dict], email: str) -> dict[str, str] | None:
-    for record in reversed(history):
-        if (record.get("event") == "delivery" and record.get("recipient") == email
-                and record.get("outcome") == "sent"):
-            return record.get("versions", {})
-    return None
+def _unchanged_since_last_delivery(history: list[dict], email: str, manifest: dict,
+                                   parcel: Parcel) -> bool:
+    """True when the recipient was served the previous run and their briefings show no change."""
+    if any(f.get("changes") is None or f.get("changes") for f in parcel.files):
+        return False
+    previous = manifest.get("previous_run_id")
+    served = [r for r in history if r.get("event") == "delivery"
+              and r.get("recipient") == email and r.get("outcome") in ("sent", "unchanged")]
+    return bool(served) and served[-1].get("run_id") == previous and set(
+        served[-1].get("files", [])) == {f["path"] for f in parcel.files}
 
 
 def _already_done(history: list[dict], run_id: str, email: str) -> bool:
@@ -213,7 +217,8 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
         record = {"event": "delivery", "run_id": run_id, "recipient": email,
                   "files": [f["path"] for f in parcel.files], "versions": parcel.versions,
                   "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-        if not delivery.send_unchanged and _last_sent_versions(history, email) == parcel.versions:
+        if not delivery.send_unchanged and _unchanged_since_last_delivery(
+                history, email, manifest, parcel):
             append_history(output, {**record, "outcome": "unchanged"})
             outcomes[email] = "unchanged"
             continue

@@ -1,0 +1,920 @@
+"""Summaries -> the Excel workbook analysts open and build on.
+
+    problems = write_workbook(model, Path("agreements.xlsx"), as_of="2024-11-27",
+                              generated_at=dt.datetime.now(dt.UTC), warnings=warnings,
+                              changes=None, sources_label="sources", run_id="...")
+
+One sheet per summary table, each holding one Excel table (ListObject) named like
+the sheet, with filter buttons, a frozen header and fitted column widths; an
+overview sheet first and a sheet of native bar charts second. Everything is
+written with openpyxl's write-only mode, so rows stream to disk and memory does
+not grow with the data.
+
+Safe by construction: curated text is always stored as text (never as a formula or
+an error value), only http(s) addresses become links, characters a workbook cannot
+hold are dropped and text beyond Excel's cell limit is cut with a visible marker.
+Each such change is returned as a warning and listed on the DataQuality sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import shutil
+import warnings as py_warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from copy import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.label import DataLabelList
+from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
+from openpyxl.writer.excel import ExcelWriter
+
+from .. import summaries
+from ..errors import ReportsError
+from ..model import Model
+from ..problems import WARNING, Problem
+
+CREATOR = "agreement-reports"
+
+# Excel's limits (support.microsoft.com, "Excel specifications and limits")
+CELL_TEXT_LIMIT = 32_767  # characters (UTF-16 code units) in one cell
+SHEET_ROW_LIMIT = 1_048_576
+LINKS_PER_SHEET = 65_530  # hyperlinks in one worksheet
+LINK_LENGTH_LIMIT = 2_079  # characters of a link address Excel opens without repair
+TRUNCATED = " […truncated]"
+
+# control characters but tab and line breaks (openpyxl refuses them), and what XML
+# or UTF-8 cannot carry: U+FFFE, U+FFFF and lone surrogates
+UNSTORABLE_RE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ufffe\uffff\ud800-\udfff]")
+FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+EARLIEST_DATE = dt.date(1900, 3, 1)  # Excel's serial dates are wrong before this day
+
+TABLE_STYLE = "TableStyleMedium2"
+FONT = "Calibri"  # openpyxl's (and Excel's) default
+DATE_FORMAT = "yyyy-mm-dd"
+CHUNK_ROWS = 5_000  # rows converted at a time: bounds the memory beyond the summaries
+WIDTH_SAMPLE_ROWS = 500
+MAX_WIDTH = 60
+MIN_WIDTH = 8
+LINE_HEIGHT = 15  # points per line of 11-point text
+MAX_ROW_HEIGHT = 409  # Excel's highest row
+
+OVERVIEW = "Overview"
+CHARTS = "Charts"
+DATA_QUALITY = "DataQuality"
+CHANGES = "Changes"
+TOP_N = 10
+_OVERVIEW_TOP_ROWS = 7  # rows above the key figures table on the overview
+# overview columns: labels and ids | texts | counts and dates | publisher | url | date | notes
+OVERVIEW_WIDTHS = {1: 30.0, 2: 60.0, 3: 14.0, 4: 36.0, 5: 50.0, 6: 14.0, 7: 40.0}
+
+# what a column holds, by its name in the summary tables
+WRAPPED = frozenset({"title", "summary", "parties", "themes", "targets", "sources", "note",
+                     "message", "description", "expected", "before", "after", "aliases",
+                     "Themes", "Partner countries", "What it holds"})
+DATES = frozenset({"signed_on", "published_on", "accessed_on", "Data as of"})
+LINKS = frozenset({"source_url", "url"})
+PERCENT_COLUMN = "as percentage"
+
+# (kind of cell, its style) for each column kind
+TEXT, WRAP, DATE, LINK, NUMBER, PERCENT = "text", "wrap", "date", "link", "number", "percent"
+
+
+@dataclass(frozen=True)
+class _TableSpec:
+    """One table as the reader sees it: sheet title and table name, rows, what 'empty' says."""
+
+    name: str
+    frame: pd.DataFrame
+    empty: str
+    about: str
+
+
+def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.datetime,
+                   warnings: Sequence[Problem], changes: pd.DataFrame | None,
+                   sources_label: str = "", run_id: str = "") -> list[Problem]:
+    """Write the workbook to `path`; return the warnings the writing itself raised.
+
+    `as_of` is the data's as-of date (YYYY-MM-DD); `generated_at` the run's time, with
+    its time zone. `warnings` are the validation warnings shown on the DataQuality
+    sheet. `changes` has the columns change, table, id, field, before, after: None
+    when there is no earlier run to compare with, an empty frame when nothing
+    changed. The returned problems (text cut or cleaned, links left out) are also
+    listed on the DataQuality sheet. The same arguments give a byte-identical file.
+    """
+    if generated_at.tzinfo is None or generated_at.utcoffset() is None:
+        raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
+    book = _Book(path.name)
+    try:
+        book.write(model, as_of=as_of, generated_at=generated_at, warnings=warnings,
+                   changes=changes, sources_label=sources_label, run_id=run_id)
+        book.save(path, generated_at)
+    except BaseException:
+        book.discard()
+        path.unlink(missing_ok=True)
+        raise
+    return list(book.problems)
+
+
+# ---------------------------------------------------------------- the workbook
+
+
+class _Book:
+    """The write-only workbook, its shared cell styles and the warnings raised on the way."""
+
+    def __init__(self, file_label: str) -> None:
+        self.wb = Workbook(write_only=True)
+        self.file_label = file_label
+        self.problems: list[Problem] = []
+        self.sheets: dict[str, _Sheet] = {}
+        styles = self.wb.create_sheet("styles")  # a scratch sheet to build the styles on
+        # a font without a name shows in a serif face in LibreOffice: name the default one
+        self.header = _style(styles, font=Font(name=FONT, size=11, bold=True))
+        self.title = _style(styles, font=Font(name=FONT, size=14, bold=True))
+        self.heading = _style(styles, font=Font(name=FONT, size=12, bold=True))
+        self.wrap = _style(styles, alignment=Alignment(wrap_text=True))
+        self.date = _style(styles, number_format=DATE_FORMAT)
+        self.date_left = _style(styles, number_format=DATE_FORMAT,
+                                alignment=Alignment(horizontal="left"))
+        self.link = _style(styles, font=Font(name=FONT, size=11, color="0563C1",
+                                             underline="single"))
+        self.whole_percent = _style(styles, number_format="0%")
+        self.percent = _style(styles, number_format="0.0##%")
+        self.wb.remove(styles)
+
+    # ------------------------------------------------------------ sheets
+    def sheet(self, title: str) -> _Sheet:
+        if len(title) > 31 or title.casefold() in {t.casefold() for t in self.sheets}:
+            raise ValueError(f"sheet title {title!r} is too long or already used")
+        sheet = _Sheet(self.wb.create_sheet(title), title)
+        self.sheets[title] = sheet
+        return sheet
+
+    def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        self.problems.append(Problem(WARNING, f"{self.file_label} sheet {sheet}", row, column,
+                                     message))
+
+    def write(self, model: Model, *, as_of: str, generated_at: dt.datetime,
+              warnings: Sequence[Problem], changes: pd.DataFrame | None, sources_label: str,
+              run_id: str) -> None:
+        tables = _tables(model, changes)
+        # every sheet is created first, in reading order; rows are streamed later, in
+        # the order that lets the overview and DataQuality count every warning
+        overview = self.sheet(OVERVIEW)
+        charts = self.sheet(CHARTS)
+        for spec in tables:
+            self.sheet(spec.name)
+        quality = self.sheet(DATA_QUALITY)
+        for spec in tables:
+            sheet = self.sheets[spec.name]
+            self.write_table(sheet, spec.name, spec.frame, spec.empty, freeze=True)
+            if spec.name == "PartyThemes" and len(spec.frame):
+                _heat_map(sheet, spec.frame)
+        by_name = {spec.name: spec.frame for spec in tables}
+        self.write_charts(charts, model, by_name)
+        # the overview's curated text is converted before DataQuality is written, so that
+        # DataQuality and the overview's warning count include what converting it raised
+        events = [e for e in dict.fromkeys(model.agreements["event"]) if e]
+        title = f"{', '.join(events)} agreements — workbook" if 0 < len(events) <= 3 \
+            else "Agreements — workbook"
+        title = self.clean_texts([title], OVERVIEW, None, 1)[0]
+        label = self.clean_texts([sources_label or "(not given)"], OVERVIEW, "Data from", 5)[0]
+        guide = _reading_guide(tables)
+        figures_rows = len(_key_figures(model, by_name["ByCountry"], 0))
+        sources_top = _OVERVIEW_TOP_ROWS + (1 + figures_rows) + 2 + len(guide) + 2 + 1
+        sources = _sources_frame(model)
+        overview.set_widths(OVERVIEW_WIDTHS)  # the sources' wrapped lines depend on them
+        source_rows = list(self.table_rows(overview, "Sources", sources, "No sources recorded",
+                                           first_row=sources_top))
+        n_warnings = len(warnings) + len(self.problems)
+        self.write_table(quality, DATA_QUALITY, _quality_frame([*warnings, *self.problems]),
+                         "No warnings: the data passed every check", freeze=True)
+        self.write_overview(overview, model, guide, by_name, sources, source_rows, sources_top,
+                            title=str(title), as_of=as_of, generated_at=generated_at,
+                            sources_label=str(label), run_id=run_id, n_warnings=n_warnings)
+        props = self.wb.properties
+        props.title = title
+        props.subject = f"Agreements, parties, themes and targets; data as of {as_of}"
+        props.creator = CREATOR
+        props.description = f"Run {run_id}" if run_id else None
+        props.created = _utc_naive(generated_at)
+
+    # ------------------------------------------------------------ tables
+    def write_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str, *,
+                    freeze: bool = False) -> None:
+        """Header and rows from the sheet's next row on, as an Excel table called `name`."""
+        if freeze:
+            sheet.ws.freeze_panes = "A2"
+        if sheet.rows == 0:
+            sheet.set_widths(_widths(frame))
+            _print_setup(sheet, repeat_header=freeze)
+        self.append_table(sheet, name, frame, self.table_rows(sheet, name, frame, empty,
+                                                              first_row=sheet.rows + 1))
+
+    def append_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame,
+                     rows: Iterable[_Row]) -> None:
+        headers = _headers(frame)
+        top = sheet.rows + 1
+        if top + max(len(frame), 1) > SHEET_ROW_LIMIT:
+            raise ReportsError(f"the {name} table has {len(frame):,} rows, more than an Excel "
+                               f"sheet holds ({SHEET_ROW_LIMIT - top:,} below its header)")
+        sheet.append([self.text_cell(sheet.ws, h, self.header) for h in headers])
+        for cells, lines in rows:
+            sheet.append(cells, lines)
+        ref = f"A{top}:{get_column_letter(len(headers))}{sheet.rows}"
+        table = Table(displayName=name, name=name, ref=ref)
+        table._initialise_columns()  # also sets the table's autoFilter (its filter buttons)
+        # write-only sheets cannot be read back, so the column names are set here; they
+        # must equal the header cells, or Excel repairs the file
+        table.tableColumns = [TableColumn(id=i, name=h) for i, h in enumerate(headers, 1)]
+        table.tableStyleInfo = TableStyleInfo(name=TABLE_STYLE, showRowStripes=True,
+                                              showColumnStripes=False, showFirstColumn=False,
+                                              showLastColumn=False)
+        with py_warnings.catch_warnings():
+            py_warnings.filterwarnings("ignore", message="In write-only mode you must add")
+            sheet.ws.add_table(table)
+
+    def table_rows(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str, *,
+                   first_row: int) -> Iterator[_Row]:
+        """The frame's rows as cell values with their lines of wrapped text, a chunk at a time.
+
+        `first_row` is the sheet row of the header. An empty frame gives one row whose
+        first cell says `empty` (an Excel table needs at least one data row).
+        """
+        if frame.empty:
+            yield (self.text_cell(sheet.ws, empty),) + (None,) * (frame.shape[1] - 1), 1
+            return
+        headers = _headers(frame)
+        kinds = [_kind(header, frame.iloc[:, j]) for j, header in enumerate(headers)]
+        wrapped = [j for j, kind in enumerate(kinds) if kind == WRAP]
+        for start in range(0, len(frame), CHUNK_ROWS):
+            part = frame.iloc[start:start + CHUNK_ROWS]
+            top = first_row + 1 + start
+            columns = [self.column_cells(sheet, name, header, kind, part.iloc[:, j], top)
+                       for j, (header, kind) in enumerate(zip(headers, kinds, strict=True))]
+            lines = _wrapped_lines(part, wrapped, sheet.widths) if wrapped \
+                else [1] * len(part)
+            yield from zip(zip(*columns, strict=True), lines, strict=True)
+
+    def column_cells(self, sheet: _Sheet, name: str, header: str, kind: str, series: pd.Series,
+                     top: int) -> list[object]:
+        """One column's values as plain values (fast) or cells (styled, or text to protect)."""
+        ws = sheet.ws
+        if kind == NUMBER:
+            values = series.tolist()
+            if series.dtype.kind in "iu" and not series.hasnans:
+                return values
+            return [_number(v) for v in values]
+        if kind == PERCENT:
+            return [None if (v := _number(p)) is None else self.percent_cell(ws, v)
+                    for p in series.tolist()]
+        values = [(v or None) if v.__class__ is str else _plain(v) for v in series.tolist()]
+        values = self.clean_texts(values, sheet.title, header, top)
+        if kind == TEXT:
+            # plain str values are written by openpyxl itself, fastest; only text that
+            # openpyxl would take for a formula ("=...") or an error ("#N/A") gets a cell
+            return [self.text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
+                    for v in values]
+        if kind == WRAP:
+            style = self.wrap
+            return [self.text_cell(ws, v, style) if v.__class__ is str else v for v in values]
+        if kind == DATE:
+            return [self.date_or_text(ws, v) for v in values]
+        return [self.link_cell(sheet, v, header, top + i) if v.__class__ is str else v
+                for i, v in enumerate(values)]
+
+    # ------------------------------------------------------------ cells
+    def text_cell(self, ws: object, value: object, style: object | None = None) -> Cell | object:
+        """A cell that holds `value` as text: never a formula, never an error value."""
+        if value.__class__ is not str:
+            return value
+        cell = WriteOnlyCell(ws, value)
+        cell.data_type = "s"
+        if style is not None:
+            # a copy of a prepared style array costs a third of setting font/alignment
+            cell._style = copy(style)
+        return cell
+
+    def date_or_text(self, ws: object, value: object, style: object | None = None) -> object:
+        if value.__class__ is not str:
+            return value
+        if len(value) == 10 and FULL_DATE_RE.fullmatch(value):
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                day = None
+            if day is not None and day >= EARLIEST_DATE:
+                cell = WriteOnlyCell(ws)
+                cell._style = copy(self.date if style is None else style)
+                cell.value = day
+                return cell
+        # partial dates (2024-11, 2024) stay text, as curated
+        return self.text_cell(ws, value) if value[0] in "=#" else value
+
+    def percent_cell(self, ws: object, value: float) -> Cell:
+        cell = WriteOnlyCell(ws, value)
+        whole = float(value * 100).is_integer()
+        cell._style = copy(self.whole_percent if whole else self.percent)
+        return cell
+
+    def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> Cell | str:
+        target = link_target(value)
+        if target is None:
+            self.warn(sheet.title, row, column,
+                      f"'{_shorten(value)}' is not linked: only http and https addresses "
+                      "become links")
+            return self.text_cell(sheet.ws, value)
+        if sheet.links >= LINKS_PER_SHEET:
+            if sheet.links == LINKS_PER_SHEET:
+                self.warn(sheet.title, row, column,
+                          f"from this row on the addresses are text, not links: Excel holds "
+                          f"at most {LINKS_PER_SHEET:,} links in one sheet")
+                sheet.links += 1
+            return self.text_cell(sheet.ws, value)
+        sheet.links += 1
+        cell = self.text_cell(sheet.ws, value, self.link)
+        cell.hyperlink = Hyperlink(ref="", target=target)
+        return cell
+
+    def internal_link(self, ws: object, value: str, sheet: str) -> Cell:
+        cell = self.text_cell(ws, value, self.link)
+        cell.hyperlink = Hyperlink(ref="", location=f"'{sheet}'!A1")
+        return cell
+
+    def clean_texts(self, values: list[object], sheet: str, column: str | None,
+                    top: int) -> list[object]:
+        """Drop unstorable characters and cut over-long text, each with a warning."""
+        texts = [v for v in values if v.__class__ is str]
+        if not texts:
+            return values
+        joined = "".join(texts)
+        dirty = UNSTORABLE_RE.search(joined) is not None
+        # a text of more than half the limit in code points may pass it in UTF-16 units
+        long = len(joined) > CELL_TEXT_LIMIT // 2 and max(map(len, texts)) > CELL_TEXT_LIMIT // 2
+        if not (dirty or long):
+            return values
+        cleaned = list(values)
+        for i, value in enumerate(values):
+            if value.__class__ is not str:
+                continue
+            text = str(value)
+            if dirty and UNSTORABLE_RE.search(text):
+                text = UNSTORABLE_RE.sub("", text)
+                self.warn(sheet, top + i, column,
+                          "removed characters a workbook cannot hold (control characters, "
+                          "U+FFFE, U+FFFF or lone surrogates)")
+            if long and _utf16_len(text) > CELL_TEXT_LIMIT:
+                text = cut_text(text)
+                self.warn(sheet, top + i, column,
+                          f"text cut to {CELL_TEXT_LIMIT:,} characters, Excel's limit for a "
+                          f"cell (it ends with '{TRUNCATED.strip()}'); the curated data "
+                          "holds it in full")
+            cleaned[i] = text or None
+        return cleaned
+
+    # ------------------------------------------------------------ charts
+    def write_charts(self, sheet: _Sheet, model: Model, tables: dict[str, pd.DataFrame]) -> None:
+        ws = sheet.ws
+        sheet.set_widths({1: 42, 2: 22})
+        _print_setup(sheet, repeat_header=False)
+        blocks = _chart_blocks(model, tables)
+        sheet.append([self.text_cell(ws, "Charts", self.title)])
+        sheet.append([self.text_cell(
+            ws, "Distinct agreements (recorded discussions not counted, except by kind); "
+                "the numbers of each chart are beside it.")])
+        for block in blocks:
+            sheet.append([])
+            heading_row = sheet.rows + 1
+            sheet.append([self.text_cell(ws, block.title, self.heading)])
+            header_row = sheet.rows + 1
+            sheet.append([self.text_cell(ws, block.label, self.header),
+                          self.text_cell(ws, block.value, self.header)])
+            labels = self.clean_texts(list(block.frame.iloc[:, 0]), CHARTS, block.label,
+                                      header_row + 1)
+            for label, value in zip(labels, block.frame.iloc[:, 1].tolist(), strict=True):
+                sheet.append([self.text_cell(ws, label), value])
+            last = sheet.rows
+            if block.frame.empty:
+                sheet.append([self.text_cell(ws, block.empty)])
+            else:
+                ws.add_chart(_bar_chart(ws, block, header_row, last), f"D{heading_row}")
+            # leave room for the chart (about 18 rows high) before the next block
+            while sheet.rows < heading_row + 18:
+                sheet.append([])
+
+    # ------------------------------------------------------------ overview
+    def write_overview(self, sheet: _Sheet, model: Model, guide: list[tuple[str, str]],
+                       by_name: dict[str, pd.DataFrame], sources: pd.DataFrame,
+                       source_rows: list[_Row], sources_top: int, *, title: str,
+                       as_of: str, generated_at: dt.datetime, sources_label: str, run_id: str,
+                       n_warnings: int) -> None:
+        ws = sheet.ws
+        _print_setup(sheet, repeat_header=False)
+        text = self.text_cell
+
+        def pair(label: str, value: object) -> None:
+            sheet.append([text(ws, label, self.header), value])
+
+        # _OVERVIEW_TOP_ROWS rows: title, four facts, a blank row, the key figures heading
+        sheet.append([text(ws, title, self.title)])
+        pair("Data as of", self.date_or_text(ws, as_of, self.date_left))
+        pair("Generated at", text(ws, _moment(generated_at)))
+        pair("Run", text(ws, run_id or "(not part of a published run)"))
+        pair("Data from", text(ws, sources_label))
+        sheet.append([])
+        sheet.append([text(ws, "Key figures", self.heading)])
+        figures = _key_figures(model, by_name["ByCountry"], n_warnings)
+        self.append_table(sheet, "KeyFigures", figures,
+                          self.table_rows(sheet, "KeyFigures", figures, "No figures",
+                                          first_row=sheet.rows + 1))
+        sheet.append([])
+        sheet.append([text(ws, "How to read this workbook", self.heading)])
+        for name, about in guide:
+            first = self.internal_link(ws, name, name) if name in self.sheets else \
+                text(ws, name, self.header)
+            sheet.append([first, text(ws, about, self.wrap)],
+                         _lines(about, OVERVIEW_WIDTHS[2]))
+        sheet.append([])
+        sheet.append([text(ws, "Sources", self.heading)])
+        if sheet.rows + 1 != sources_top:  # the warnings' row numbers depend on it
+            raise AssertionError(f"overview layout: sources at {sheet.rows + 1}, "
+                                 f"planned at {sources_top}")
+        self.append_table(sheet, "Sources", sources, source_rows)
+
+    # ------------------------------------------------------------ saving
+    def save(self, path: Path, generated_at: dt.datetime) -> None:
+        stamp = _utc_naive(generated_at)
+        self.wb.properties.modified = stamp
+        with _StampedZip(path, stamp) as archive:
+            # what Workbook.save does, minus the wall-clock 'modified' time it stamps
+            ExcelWriter(self.wb, archive).save()
+
+    def discard(self) -> None:
+        """Remove the temporary files of sheets already streamed (after a failure)."""
+        for ws in self.wb.worksheets:
+            writer = getattr(ws, "_writer", None)
+            if writer is None:
+                continue
+            try:
+                writer.close()
+                writer.cleanup()
+            except (OSError, ValueError):
+                pass
+
+
+_Row = tuple[Sequence[object], int]  # a row's cells, and its lines of wrapped text
+
+
+@dataclass
+class _Sheet:
+    """A write-only worksheet, how far it is written (rows, links) and its column widths."""
+
+    ws: object
+    title: str
+    rows: int = 0
+    links: int = 0
+    widths: dict[int, float] = field(default_factory=dict)  # column number -> width
+
+    def set_widths(self, widths: dict[int, float]) -> None:
+        """Column widths; only before the first row (write-only sheets write them first)."""
+        self.widths = dict(widths)
+        for column, width in widths.items():
+            self.ws.column_dimensions[get_column_letter(column)].width = width
+
+    def append(self, row: Sequence[object], lines: int = 1) -> None:
+        """Append a row; one with wrapped text gets the height of its lines.
+
+        Excel fits such rows itself but LibreOffice does not, so the height is written;
+        the row's entry is dropped once written, so memory does not grow with the rows.
+        """
+        number = self.rows + 1
+        if lines > 1:
+            self.ws.row_dimensions[number].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)
+        self.ws.append(row)
+        if lines > 1:
+            del self.ws.row_dimensions[number]
+        self.rows = number
+
+
+class _StampedZip(zipfile.ZipFile):
+    """A zip archive whose entries all carry one time stamp, so equal input gives equal bytes."""
+
+    def __init__(self, path: Path, stamp: dt.datetime) -> None:
+        super().__init__(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._stamp = (max(stamp.year, 1980),) + stamp.timetuple()[1:6]
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, self._stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o600 << 16
+        return info
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None,  # type: ignore[override]
+                 compresslevel=None) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            zinfo_or_arcname = self._info(zinfo_or_arcname)
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None,  # type: ignore[override]
+              compresslevel=None) -> None:
+        info = self._info(str(arcname or filename))
+        info.file_size = os.path.getsize(filename)
+        with open(filename, "rb") as source, self.open(info, "w") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+
+
+# ---------------------------------------------------------------- the tables
+
+
+def _tables(model: Model, changes: pd.DataFrame | None) -> list[_TableSpec]:
+    """Every table sheet, in reading order, with what its single row says when empty."""
+    s = summaries
+    return [
+        _TableSpec("Agreements", s.agreements_table(model), "No agreements recorded",
+                   "One row per agreement or recorded discussion (kind 'discussion'); "
+                   "source_url links to its first source."),
+        _TableSpec("Parties", s.parties_table(model), "No parties recorded",
+                   "One row per party; Agreements and Discussions count the party's own "
+                   "participation."),
+        _TableSpec("Participation", s.participation_table(model), "No participation recorded",
+                   "One row per agreement × party, with role and certainty ('inferred': not "
+                   "stated by the source). Filter by party_id to see the agreements behind a "
+                   "party's count."),
+        _TableSpec("AgreementThemes", s.agreement_themes_table(model),
+                   "No agreement themes recorded",
+                   "One row per agreement × theme; an agreement under a finer theme is also "
+                   "listed under every theme above it (direct = no). Filter by theme_id to see "
+                   "the agreements behind a theme's count."),
+        _TableSpec("ByMinistry", s.by_ministry(model), "No ministries recorded",
+                   "One row per ministry: agreements it takes part in directly, then rolled "
+                   "up over every party below it, by kind and by top-level theme."),
+        _TableSpec("ByCompany", s.by_company(model), "No companies recorded",
+                   "One row per company or state company: agreements, discussions, partners, "
+                   "themes and partner countries."),
+        _TableSpec("ByTheme", s.by_theme(model), "No themes recorded",
+                   "One row per theme, in tree order: distinct agreements under it or any "
+                   "finer theme below it."),
+        _TableSpec("ByCountry", s.by_country(model), "No countries recorded",
+                   "One row per country (ISO code) of the parties taking part; INT = "
+                   "international organisations, (none) = country not recorded."),
+        _TableSpec("PartyThemes", s.party_theme_matrix(model),
+                   "No party takes part in an agreement",
+                   "Party × theme: distinct agreements of each party under each theme; the "
+                   "colour scale marks where the activity is."),
+        _TableSpec("Targets", _targets_frame(model), "No targets recorded",
+                   "One row per quantified target: value and unit as curated; a target in % "
+                   "is also in 'as percentage' as an Excel percentage (40 % → 40%)."),
+        _TableSpec(CHANGES, _changes_frame(changes),
+                   "No earlier run to compare with" if changes is None
+                   else "No change since the last run",
+                   "What changed since the last published run: added, removed or changed "
+                   "rows and fields."),
+    ]
+
+
+def _reading_guide(tables: list[_TableSpec]) -> list[tuple[str, str]]:
+    return [
+        (CHARTS, "Bar charts: agreements by top-level theme, by kind, by country, and the top "
+                 "ministries (rolled up) and companies; each chart's numbers are beside it."),
+        *[(spec.name, spec.about) for spec in tables],
+        (DATA_QUALITY, "Every warning about the data, with the file, row and column to look "
+                       "at; also what this workbook had to change to hold the text."),
+        ("Counts", "Every count is of distinct agreements; recorded discussions are counted "
+                   "in their own column, never as agreements."),
+        ("Dates", "Full dates are Excel dates (yyyy-mm-dd); dates known only to the month "
+                  "or the year (2024-11, 2024) stay text."),
+        ("Tables", "Each table is an Excel table named like its sheet (plus KeyFigures and "
+                   "Sources here), for filters, pivot tables and Power Query; the names stay "
+                   "the same from run to run."),
+    ]
+
+
+def _targets_frame(model: Model) -> pd.DataFrame:
+    """The targets table plus 'as percentage': value / 100 where the unit is '%'."""
+    frame = summaries.targets_table(model)
+    is_percent = frame["unit"].astype(str).str.strip() == "%"
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    percent = (values / 100).where(is_percent)
+    frame.insert(int(frame.columns.get_loc("unit")) + 1, PERCENT_COLUMN, percent)
+    return frame
+
+
+def _changes_frame(changes: pd.DataFrame | None) -> pd.DataFrame:
+    columns = ["change", "table", "id", "field", "before", "after"]
+    if changes is None:
+        return pd.DataFrame(columns=columns)
+    return changes.reset_index(drop=True)
+
+
+def _quality_frame(problems: Sequence[Problem]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "severity": [p.severity for p in problems],
+        "file": [p.file for p in problems],
+        "row": pd.array([p.row for p in problems], dtype="Int64"),
+        "column": [p.column or "" for p in problems],
+        "message": [p.message for p in problems],
+        "expected": [p.expected or "" for p in problems],
+    })
+
+
+def _sources_frame(model: Model) -> pd.DataFrame:
+    src = model.sources
+    # ordered to suit the overview's column widths (OVERVIEW_WIDTHS)
+    columns = ["source_id", "title", "published_on", "publisher", "url", "accessed_on"]
+    extras = [c for c in model.data.extra_columns.get("sources", ()) if c not in columns]
+    return src[columns + extras].reset_index(drop=True)
+
+
+def _key_figures(model: Model, by_country: pd.DataFrame, n_warnings: int) -> pd.DataFrame:
+    counts = summaries.key_counts(model)
+    rows: list[tuple[str, str, int]] = [("Agreements", "all kinds", counts["agreements"])]
+    kinds = summaries.kind_counts(model)
+    rows += [("Agreements", str(k), int(n)) for k, n in zip(kinds["Kind"], kinds["Records"],
+                                                            strict=True) if k != "discussion"]
+    rows.append(("Discussions", "recorded, not counted as agreements", counts["discussions"]))
+    rows.append(("Parties", "all kinds", counts["parties"]))
+    pkinds = summaries.party_kind_counts(model)
+    rows += [("Parties", str(k), int(n)) for k, n in zip(pkinds["Kind"], pkinds["Parties"],
+                                                         strict=True)]
+    codes = set(by_country["Country"]) - {summaries.INTERNATIONAL, summaries.NO_COUNTRY}
+    rows.append(("Countries", "of the parties taking part", len(codes)))
+    rows.append(("Targets", "quantified targets", counts["targets"]))
+    rows.append(("Themes", "in the theme tree", counts["themes"]))
+    rows.append(("Sources", "reports the data comes from", counts["sources"]))
+    rows.append(("Warnings", "see DataQuality", n_warnings))
+    return pd.DataFrame(rows, columns=["Figure", "Of", "Count"])
+
+
+# ---------------------------------------------------------------- charts
+
+
+@dataclass(frozen=True)
+class _ChartBlock:
+    title: str
+    label: str
+    value: str
+    frame: pd.DataFrame  # two columns: label, value
+    empty: str
+
+
+def _top(frame: pd.DataFrame, label: str, value: str) -> pd.DataFrame:
+    top = frame[frame[value] > 0].sort_values(value, ascending=False, kind="stable")
+    return top[[label, value]].head(TOP_N).reset_index(drop=True)
+
+
+def _chart_blocks(model: Model, tables: dict[str, pd.DataFrame]) -> list[_ChartBlock]:
+    themes = tables["ByTheme"]
+    top_themes = themes[themes["Level"] == 1][["Theme", "Agreements"]].reset_index(drop=True)
+    kinds = summaries.kind_counts(model)
+    return [
+        _ChartBlock("Agreements by top-level theme", "Theme", "Agreements", top_themes,
+                    "No themes recorded"),
+        _ChartBlock("Agreements and discussions by kind", "Kind", "Records", kinds,
+                    "No agreements recorded"),
+        _ChartBlock(f"Agreements by country (top {TOP_N})", "Country name", "Agreements",
+                    _top(tables["ByCountry"], "Country name", "Agreements"),
+                    "No country takes part in an agreement"),
+        _ChartBlock(f"Top {TOP_N} ministries (rolled up)",
+                    "Ministry", "Agreements (rolled up)",
+                    _top(tables["ByMinistry"], "Ministry", "Agreements (rolled up)"),
+                    "No ministry takes part in an agreement"),
+        _ChartBlock(f"Top {TOP_N} companies", "Company", "Agreements",
+                    _top(tables["ByCompany"], "Company", "Agreements"),
+                    "No company takes part in an agreement"),
+    ]
+
+
+def _bar_chart(ws: object, block: _ChartBlock, header_row: int, last_row: int) -> BarChart:
+    chart = BarChart()
+    chart.type = "bar"  # horizontal bars: long names stay readable
+    chart.style = 10
+    chart.title = block.title
+    chart.legend = None
+    chart.add_data(Reference(ws, min_col=2, min_row=header_row, max_row=last_row),
+                   titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row))
+    chart.x_axis.scaling.orientation = "maxMin"  # the first (largest) row on top
+    chart.y_axis.crosses = "max"  # keeps the value axis at the bottom when flipped
+    chart.x_axis.delete = False  # openpyxl 3.1 hides axes unless told
+    chart.y_axis.delete = False
+    chart.y_axis.number_format = "0"
+    chart.y_axis.scaling.min = 0
+    if int(block.frame.iloc[:, 1].max()) <= 10:
+        chart.y_axis.majorUnit = 1
+    # only the value: LibreOffice shows category and series names unless told not to
+    chart.dataLabels = DataLabelList(showVal=True, showCatName=False, showSerName=False,
+                                     showLegendKey=False, showPercent=False)
+    chart.width, chart.height = 16, 8.5
+    return chart
+
+
+def _heat_map(sheet: _Sheet, frame: pd.DataFrame) -> None:
+    """A colour scale over the party × theme counts (not the ids, names or the total)."""
+    theme_columns = [j for j, c in enumerate(frame.columns)
+                     if c not in ("party_id", "Party", "Agreements")]
+    if not theme_columns:
+        return
+    first = get_column_letter(min(theme_columns) + 1)
+    last = get_column_letter(max(theme_columns) + 1)
+    sheet.ws.conditional_formatting.add(
+        f"{first}2:{last}{len(frame) + 1}",
+        ColorScaleRule(start_type="num", start_value=0, start_color="FFFFFF",
+                       end_type="max", end_color="2E75B6"))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _style(ws: object, **attributes: object) -> object:
+    cell = WriteOnlyCell(ws)
+    for name, value in attributes.items():
+        setattr(cell, name, value)
+    return cell._style
+
+
+def _kind(header: str, series: pd.Series) -> str:
+    if header == PERCENT_COLUMN:
+        return PERCENT
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+            series.dtype):
+        return NUMBER
+    if header in DATES:
+        return DATE
+    if header in LINKS:
+        return LINK
+    if header in WRAPPED:
+        return WRAP
+    return TEXT
+
+
+def _missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _number(value: object) -> object:
+    """A number Excel can store, or None (missing, NaN, infinite)."""
+    if _missing(value):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _plain(value: object) -> object:
+    """A value openpyxl can store: text, number, date or None (for empty and missing)."""
+    if value.__class__ is str:
+        return value or None
+    if _missing(value):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _plain(value.item())
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ") if value.tzinfo else value
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return "; ".join(str(v) for v in value) or None
+    return str(value) or None
+
+
+def _headers(frame: pd.DataFrame) -> list[str]:
+    """Column names as Excel table headers: one line, at most 255 characters, unique."""
+    headers: list[str] = []
+    seen: set[str] = set()
+    for j, column in enumerate(frame.columns, 1):
+        name = " ".join(UNSTORABLE_RE.sub("", str(column)).split())[:255] or f"Column{j}"
+        candidate, n = name, 1
+        while candidate.casefold() in seen:
+            n += 1
+            candidate = f"{name[:248]} ({n})"
+        seen.add(candidate.casefold())
+        headers.append(candidate)
+    return headers
+
+
+def _wrapped_lines(part: pd.DataFrame, columns: list[int], widths: dict[int, float]) -> list[int]:
+    """Lines each row's wrapped text takes in its column width (the tallest cell)."""
+    lines = pd.Series(1, index=part.index)
+    for j in columns:
+        series = part.iloc[:, j]
+        per_line = _chars_per_line(widths.get(j + 1, MAX_WIDTH))
+        try:
+            length, breaks = series.str.len().fillna(0), series.str.count("\n").fillna(0)
+        except AttributeError:  # no text in the column at all
+            continue
+        column_lines = (length // per_line + 1 + breaks).astype("int64")
+        lines = lines.where(lines >= column_lines, column_lines)
+    return lines.tolist()
+
+
+def _lines(text: str, width: float) -> int:
+    per_line = _chars_per_line(width)
+    return sum(len(part) // per_line + 1 for part in text.split("\n"))
+
+
+def _chars_per_line(width: float) -> int:
+    # a column's width counts '0' digits; words wrap early, so count a little less
+    return max(1, int(width) - 3)
+
+
+def _widths(frame: pd.DataFrame) -> dict[int, float]:
+    """Column widths fitting the header and the first rows, within MIN_WIDTH..MAX_WIDTH."""
+    widths: dict[str, float] = {}
+    sample = frame.head(WIDTH_SAMPLE_ROWS)
+    for j, header in enumerate(_headers(frame)):
+        longest = len(header) + 3  # room for the filter button
+        values = sample.iloc[:, j].tolist()
+        if header in DATES:
+            longest = max(longest, 10)
+        for value in values:
+            if _missing(value):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            if isinstance(value, float):
+                text = f"{value:g}"
+            longest = max(longest, max(map(len, text.split("\n"))) if text else 0)
+        widths[j + 1] = float(min(MAX_WIDTH, max(MIN_WIDTH, longest + 2)))
+    return widths
+
+
+def _print_setup(sheet: _Sheet, *, repeat_header: bool) -> None:
+    """Printed or exported to PDF: landscape, as wide as one page, header on every page."""
+    ws = sheet.ws
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = "9"  # A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    if repeat_header:
+        ws.print_title_rows = "1:1"
+
+
+def link_target(url: str) -> str | None:
+    """The address to link to, or None unless `url` is a plain http(s) address.
+
+    javascript:, file:, data: and every other scheme never become links; non-ASCII
+    letters are percent-encoded, as a link address must be ASCII.
+    """
+    if not url or UNSTORABLE_RE.search(url) or any(ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    target = quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
+    return target if len(target) <= LINK_LENGTH_LIMIT else None
+
+
+def cut_text(text: str) -> str:
+    """`text` cut to Excel's cell limit (in UTF-16 units), ending with the TRUNCATED marker."""
+    budget = CELL_TEXT_LIMIT - _utf16_len(TRUNCATED)
+    head = text[:budget]
+    while (excess := _utf16_len(head) - budget) > 0:
+        head = head[:len(head) - max(1, excess // 2)]
+    return head + TRUNCATED
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _utc_naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _moment(moment: dt.datetime) -> str:
+    """e.g. '2024-11-27 09:00:00 +04:00 (Asia/Baku)': the run's time with its offset."""
+    text = moment.isoformat(sep=" ", timespec="seconds")
+    offset = text[19:] or "+00:00"
+    text = f"{text[:19]} {'UTC' if offset in ('+00:00', 'Z') else 'UTC' + offset}"
+    zone = getattr(moment.tzinfo, "key", None)
+    return f"{text} ({zone})" if zone and zone != "UTC" else text

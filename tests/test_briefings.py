@@ -1,0 +1,347 @@
+"""The PDF briefings: the right files, the right content, safe, readable and reproducible.
+
+Expected names and coverage come from the CSV files by hand (csv module), never from
+the code under test. The bundled briefings are rendered once for the module.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import pickle
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from reports.briefings import Briefing, BriefingSource, build_briefings
+from reports.model import Model
+from reports.render.charts import bar_chart
+from reports.render.fonts import FONT, missing_glyphs
+from reports.render.pdf import render_briefing, render_briefings
+from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
+
+AS_OF = "2024-11-27"
+MARKUP = ["<b>bold</b>", '<a href="javascript:alert(1)">x</a>', '<img src="/etc/passwd"/>',
+          "AT&T"]
+
+
+# ------------------------------------------------------------------ the CSVs, read by hand
+def rows(table: str) -> list[dict[str, str]]:
+    with (BUNDLED_SOURCES / f"{table}.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_names() -> set[str]:
+    names = {"overview"}
+    for party in rows("parties"):
+        if party["kind"] == "ministry":
+            names.add(f"ministry-{party['party_id']}")
+        elif party["kind"] in ("company", "state_company"):
+            names.add(f"company-{party['party_id']}")
+    names |= {f"theme-{t['theme_id']}" for t in rows("themes") if not t["parent_id"]}
+    return names
+
+
+def members_of(party_id: str) -> set[str]:
+    """The party and every party below it through parent_id."""
+    children: dict[str, list[str]] = {}
+    for party in rows("parties"):
+        children.setdefault(party["parent_id"], []).append(party["party_id"])
+    members, stack = set(), [party_id]
+    while stack:
+        pid = stack.pop()
+        members.add(pid)
+        stack.extend(children.get(pid, []))
+    return members
+
+
+def covered_titles(party_id: str) -> set[str]:
+    members = members_of(party_id)
+    ids = {r["agreement_id"] for r in rows("participation") if r["party_id"] in members}
+    return {a["title"] for a in rows("agreements") if a["agreement_id"] in ids}
+
+
+# ------------------------------------------------------------------ PDF helpers
+def normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+@cache
+def pdf_text(path: Path) -> str:
+    """pdftotext -layout of the whole file, whitespace collapsed to single spaces."""
+    pdftotext = require_tool("pdftotext")
+    out = subprocess.run([pdftotext, "-layout", "-enc", "UTF-8", str(path), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return normalised(out)
+
+
+def expanded(pdf: Path) -> bytes:
+    """The PDF uncompressed, one object at a time, for grepping its structure."""
+    qpdf = require_tool("qpdf")
+    target = pdf.with_suffix(".qdf")
+    subprocess.run([qpdf, "--qdf", "--object-streams=disable", str(pdf), str(target)],
+                   check=True)
+    return target.read_bytes()
+
+
+def uris(raw: bytes) -> list[bytes]:
+    return re.findall(rb"/URI \(([^)]*)\)", raw)
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def briefings(bundled_model: Model) -> list[Briefing]:
+    return build_briefings(bundled_model, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def rendered(briefings: list[Briefing], tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[Path, dict[str, int]]:
+    folder = tmp_path_factory.mktemp("briefings")
+    pages = render_briefings(briefings, folder, workers=2)  # the parallel path
+    return folder, pages
+
+
+@pytest.fixture(scope="module")
+def dias(briefings: list[Briefing]) -> Briefing:
+    return next(b for b in briefings if b.name == "company-dias")
+
+
+# ------------------------------------------------------------------ the set of files
+def test_one_briefing_per_ministry_company_and_top_level_theme_plus_the_overview(
+        rendered: tuple[Path, dict[str, int]]) -> None:
+    folder, pages = rendered
+    assert {p.stem for p in folder.glob("*.pdf")} == expected_names()
+    assert set(pages) == expected_names()
+    assert all(n >= 1 for n in pages.values())
+
+
+def test_every_pdf_is_sound_and_uses_only_the_embedded_font(
+        rendered: tuple[Path, dict[str, int]]) -> None:
+    qpdf, pdffonts = require_tool("qpdf"), require_tool("pdffonts")
+    folder, _ = rendered
+    for pdf in sorted(folder.glob("*.pdf")):
+        check = subprocess.run([qpdf, "--check", str(pdf)], capture_output=True, text=True)
+        assert check.returncode == 0, (pdf.name, check.stdout, check.stderr)
+        listing = subprocess.run([pdffonts, str(pdf)], capture_output=True, text=True,
+                                 check=True).stdout.splitlines()[2:]
+        assert listing, pdf.name
+        for line in listing:
+            # columns: name type encoding emb sub uni object ID
+            assert line.split()[-5] == "yes", (pdf.name, line)
+            assert "DejaVuSans" in line.split()[0] and "Helvetica" not in line, (pdf.name, line)
+
+
+def test_the_overview_shows_names_with_their_own_letters(
+        rendered: tuple[Path, dict[str, int]]) -> None:
+    text = pdf_text(rendered[0] / "overview.pdf")
+    assert "Dias Bilişim ve Teknoloji Hizmetleri A.Ş." in text
+    assert "KOBİA" in text
+
+
+def test_the_titles_checked_below_are_not_substrings_of_each_other() -> None:
+    titles = [a["title"] for a in rows("agreements")]
+    assert not [(a, b) for a in titles for b in titles if a != b and a in b]
+
+
+@pytest.mark.parametrize("party", [p for p in rows("parties")
+                                   if p["kind"] in ("ministry", "company", "state_company")],
+                         ids=lambda p: p["party_id"])
+def test_a_party_briefing_names_the_party_and_exactly_the_agreements_it_covers(
+        rendered: tuple[Path, dict[str, int]], party: dict[str, str]) -> None:
+    scope = "ministry" if party["kind"] == "ministry" else "company"
+    text = pdf_text(rendered[0] / f"{scope}-{party['party_id']}.pdf")
+    assert party["name"] in text
+    mine = covered_titles(party["party_id"])
+    assert mine, "every bundled party takes part in something"
+    for title in mine:
+        assert normalised(title) in text, title
+    for other in {a["title"] for a in rows("agreements")} - mine:
+        assert normalised(other) not in text, other
+
+
+def test_a_ministry_briefing_counts_the_parties_below_it(
+        rendered: tuple[Path, dict[str, int]]) -> None:
+    # KOBİA sits below the Ministry of Economy and brings in two declarations
+    assert members_of("ministry-of-economy") >= {"kobia"}
+    text = pdf_text(rendered[0] / "ministry-ministry-of-economy.pdf")
+    assert "Ministry of Economy took part via Small and Medium Business Development " \
+           "Agency (KOBİA)." in text
+    assert "initiator · below Ministry of Economy" in text
+
+
+# ------------------------------------------------------------------ page furniture, metadata
+def test_metadata_outline_and_page_footer(rendered: tuple[Path, dict[str, int]],
+                                          briefings: list[Briefing]) -> None:
+    folder, pages = rendered
+    for b in briefings:
+        reader = PdfReader(folder / f"{b.name}.pdf")
+        assert reader.metadata is not None
+        assert reader.metadata.title == b.title
+        assert reader.metadata.author == "agreement-reports"
+        assert reader.metadata.get("/CreationDate", "").startswith("D:20241127")
+        assert len(reader.pages) == pages[b.name]
+        titles = [e.title for e in reader.outline if not isinstance(e, list)]
+        assert titles[:2] == ["Summary", "Since the last briefing"], b.name
+        assert titles[2] in ("Agreements", "Agreements and discussions"), b.name
+        first = normalised(reader.pages[0].extract_text())
+        assert f"page 1 of {pages[b.name]} · data version {b.version}" in first, b.name
+        assert f"Data as of {AS_OF}" in first
+        assert b.title in first
+
+
+def test_one_and_many_read_right(rendered: tuple[Path, dict[str, int]], dias: Briefing) -> None:
+    # Dias: 1 agreement, 0 discussions, 1 partner, 1 country, 0 targets
+    assert dict(dias.figures)["Agreements"] == "1"
+    text = pdf_text(rendered[0] / "company-dias.pdf")
+    assert "Agreement Discussions Partner Country Targets" in text
+
+
+# ------------------------------------------------------------------ since the last briefing
+@pytest.mark.parametrize(("changes", "expected"), [
+    (None, ["This is the first briefing: there is no earlier run to compare with."]),
+    ((), ["No change since the last briefing."]),
+    (("Memorandum on carbon technologies: status signed → in_progress", "Added: A & B"),
+     ["• Memorandum on carbon technologies: status signed → in_progress", "• Added: A & B"]),
+])
+def test_since_the_last_briefing(tmp_path: Path, dias: Briefing,
+                                 changes: tuple[str, ...] | None, expected: list[str]) -> None:
+    pdf = tmp_path / "b.pdf"
+    render_briefing(dataclasses.replace(dias, changes=changes), pdf)
+    text = pdf_text(pdf)
+    section = text.split("Since the last briefing", 1)[1]
+    for line in expected:
+        assert line in section
+    assert ("No change" in section) == (changes == ())
+
+
+# ------------------------------------------------------------------ hostile text
+def test_curated_markup_prints_literally_and_runs_nothing(tmp_path: Path, dias: Briefing) -> None:
+    pwned = tmp_path / "pwned-marker"
+    payload = ("<font color=\"[[[getattr(pow, Word('__globals__'))['os']"
+               f".system('touch {pwned}')]]]\">x</font>")
+    hostile = " ".join([*MARKUP, payload])
+    agreement = dias.agreements[0]
+    party = dataclasses.replace(agreement.parties[0], name=f"Party {hostile}",
+                                note=f"Note {hostile}")
+    agreement = dataclasses.replace(
+        agreement, title=f"Title {hostile}", summary=f"Summary {hostile}",
+        parties=(party, *agreement.parties[1:]),
+        sources=(BriefingSource(f"Publisher {hostile}", "Bad link", "javascript:alert(1)",
+                                "2024-11-27"),
+                 BriefingSource("Publisher", "Good link", "https://example.org/report",
+                                "2024-11-27")))
+    briefing = dataclasses.replace(dias, agreements=(agreement,), summary=(f"Said {hostile}",),
+                                   partners=((f"Party {hostile}", 1),))
+    pdf = tmp_path / "hostile.pdf"
+    assert render_briefing(briefing, pdf) >= 1
+    assert not pwned.exists()
+    # the temporary path is one long word that wraps mid-word: compare without any spaces
+    squeezed = "".join(pdf_text(pdf).split())
+    for label in ("Title", "Summary", "Party", "Said"):
+        assert "".join(f"{label} {hostile}".split()) in squeezed, label
+    raw = expanded(pdf)
+    for forbidden in (b"/JavaScript", b"/Launch", b"/Subtype /Image", b"/EmbeddedFile"):
+        assert forbidden not in raw, forbidden
+    assert uris(raw) and set(uris(raw)) == {b"https://example.org/report"}
+
+
+def test_links_only_for_http_and_https(tmp_path: Path, dias: Briefing) -> None:
+    agreement = dataclasses.replace(dias.agreements[0], sources=(
+        BriefingSource("A", "Script", "javascript:alert(1)", ""),
+        BriefingSource("B", "File", "file:///etc/passwd", ""),
+        BriefingSource("C", "Report", "https://example.org/report", ""),
+        BriefingSource("D", "Plain", "http://example.org/?a=1&b=2", "")))
+    pdf = tmp_path / "links.pdf"
+    render_briefing(dataclasses.replace(dias, agreements=(agreement,)), pdf)
+    assert set(uris(expanded(pdf))) == {b"https://example.org/report",
+                                        b"http://example.org/?a=1&b=2"}
+    text = pdf_text(pdf)
+    assert "Source: A, “Script”" in text  # shown, but not as a link
+
+
+# ------------------------------------------------------------------ identical bytes
+def test_same_briefings_give_identical_bytes_in_process_and_in_workers(
+        rendered: tuple[Path, dict[str, int]], briefings: list[Briefing],
+        tmp_path: Path) -> None:
+    folder, pages = rendered
+    again = render_briefings(list(reversed(briefings)), tmp_path, workers=1)
+    assert again == pages
+    for b in briefings:
+        assert (tmp_path / f"{b.name}.pdf").read_bytes() == (folder / f"{b.name}.pdf").read_bytes()
+
+
+def test_same_briefing_gives_identical_bytes_in_two_fresh_processes(
+        tmp_path: Path, briefings: list[Briefing]) -> None:
+    pickled = tmp_path / "briefings.pickle"
+    pickled.write_bytes(pickle.dumps(briefings[:3]))
+    script = ("import pickle, sys; from pathlib import Path; "
+              "from reports.render.pdf import render_briefing; "
+              "[render_briefing(b, Path(sys.argv[2]) / f'{b.name}.pdf') "
+              "for b in pickle.loads(Path(sys.argv[1]).read_bytes())]")
+    for run, seed in (("one", "1"), ("two", "3")):
+        (tmp_path / run).mkdir()
+        subprocess.run([sys.executable, "-c", script, str(pickled), str(tmp_path / run)],
+                       check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed})
+    for b in briefings[:3]:
+        one = (tmp_path / "one" / f"{b.name}.pdf").read_bytes()
+        assert one == (tmp_path / "two" / f"{b.name}.pdf").read_bytes(), b.name
+
+
+def test_the_same_data_gives_the_same_briefing_content_in_two_processes() -> None:
+    script = ("from reports.model import Model; from reports.sources import read_sources; "
+              "from reports.validate import validate; "
+              "from reports.briefings import build_briefings; "
+              "from tests.conftest import BUNDLED_SOURCES; "
+              "data, _ = validate(read_sources(BUNDLED_SOURCES)); "
+              f"print([b.version for b in build_briefings(Model(data), '{AS_OF}')])")
+    versions = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               check=True, cwd=ROOT,
+                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+                for seed in ("1", "3")]
+    assert versions[0] == versions[1]
+
+
+# ------------------------------------------------------------------ large briefings
+def test_a_party_with_many_agreements_gets_top_lists_and_an_appendix(
+        tmp_path: Path, dias: Briefing) -> None:
+    template = dias.agreements[0]
+    many = tuple(dataclasses.replace(template, agreement_id=f"a{i}", title=f"Agreement no. {i}")
+                 for i in range(120))
+    partners = tuple((f"Partner {i}", 1) for i in range(30))
+    pdf = tmp_path / "large.pdf"
+    pages = render_briefing(dataclasses.replace(dias, agreements=many, partners=partners), pdf)
+    outline = PdfReader(pdf).outline
+    titles = [e.title for e in outline if not isinstance(e, list)]
+    assert "Appendix: all 120 agreements" in titles
+    cards = next(e for e in outline if isinstance(e, list))
+    assert len(cards) == 50
+    text = pdf_text(pdf)
+    assert "Below are the first 50 of 120" in text
+    assert "+ 20 others (1 each)" in text  # the partners chart keeps its top ten
+    assert pages > 3
+
+
+# ------------------------------------------------------------------ fonts and charts
+def test_missing_glyphs_names_what_the_font_cannot_print() -> None:
+    assert missing_glyphs("ş İ ə KOBİA") == ""
+    assert missing_glyphs("plain ASCII\n\t") == ""
+    assert missing_glyphs("中 and 中") == "'中' (U+4E2D)"
+    # DejaVu Sans does carry U+1F600 😀; U+1F98A 🦊 is newer than the font
+    assert missing_glyphs("\U0001F98A") == "'\U0001F98A' (U+1F98A)"
+    assert missing_glyphs("\u3000") == ""  # ideographic space: whitespace is ignored
+
+
+def test_a_chart_with_nothing_to_show_is_left_out() -> None:
+    assert bar_chart([], 200) is None
+    assert bar_chart([("Green economy", 0), ("SMEs", 0)], 200) is None
+    drawing = bar_chart([("Green economy", 5), ("SMEs", 0)], 200)
+    assert drawing is not None and drawing.width == 200
+    fonts = {getattr(node, "fontName", FONT) for node in drawing.contents}
+    assert fonts == {FONT}

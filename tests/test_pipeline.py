@@ -1,0 +1,325 @@
+"""End to end: the bundled data in, a published run out; failures publish nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reports import pipeline
+from reports.config import Settings
+from reports.errors import InvalidData, PublishError
+from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
+from tests.datasets import copy_bundled, read_table, set_cell
+
+AS_OF = "2024-11-27"
+
+
+def settings_for(sources: Path, output: Path, **kw: object) -> Settings:
+    return Settings(sources=sources, output=output, workers=1, **kw)
+
+
+def cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def snapshot_of(output: Path) -> dict[str, bytes]:
+    """Every file under output/ except history and logs, with its bytes."""
+    files = {}
+    for path in sorted(output.rglob("*")):
+        rel = path.relative_to(output).as_posix()
+        if path.is_file() and not rel.startswith(("history.jsonl", "logs", ".lock")):
+            files[rel] = path.read_bytes()
+    files["latest ->"] = os.readlink(output / "latest").encode() if (
+        output / "latest").is_symlink() else b""
+    return files
+
+
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real run of the command on the bundled data (shared by the tests below)."""
+    output = tmp_path_factory.mktemp("e2e") / "output"
+    done = cli("run", "--sources", str(BUNDLED_SOURCES), "--output", str(output))
+    assert done.returncode == 0, done.stderr
+    assert "published run" in done.stdout
+    return output / "latest"
+
+
+def test_run_publishes_a_complete_run_with_manifest(bundled_run: Path) -> None:
+    manifest = json.loads((bundled_run / "manifest.json").read_text(encoding="utf-8"))
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", manifest["run_id"])
+    assert bundled_run.resolve().name == manifest["run_id"]
+    assert manifest["as_of"] == AS_OF  # the report's date, not the day the job ran
+    assert manifest["previous_run_id"] is None
+    # counted by hand from the news report: 7 signed instruments and one discussion,
+    # 21 parties named (with the parents bp and SOCAR), 24 participations
+    assert manifest["counts"] == {"agreements": 7, "discussions": 1, "parties": 21,
+                                  "participation": 24, "themes": 11, "targets": 1,
+                                  "sources": 1, "warnings": 1}
+    paths = {f["path"] for f in manifest["files"]}
+    assert "agreements.xlsx" in paths
+    for entry in manifest["files"]:
+        data = (bundled_run / entry["path"]).read_bytes()
+        assert entry["bytes"] == len(data)
+        import hashlib
+
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (bundled_run / "briefings" / "index.html").is_file()
+    assert not [p for p in bundled_run.parent.parent.iterdir() if p.name.startswith(".staging")]
+
+
+def test_workbook_read_by_an_independent_reader_holds_every_agreement_and_party(
+        bundled_run: Path) -> None:
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(bundled_run / "agreements.xlsx"))
+
+    def column(sheet: str, name: str) -> list[str]:
+        rows = book.get_sheet_by_name(sheet).to_python()
+        index = rows[0].index(name)
+        return [row[index] for row in rows[1:]]
+
+    assert set(column("Agreements", "agreement_id")) == {
+        r["agreement_id"] for r in read_table(BUNDLED_SOURCES, "agreements")}
+    assert set(column("Parties", "party_id")) == {
+        r["party_id"] for r in read_table(BUNDLED_SOURCES, "parties")}
+
+    def counts(sheet: str, key: str) -> dict[str, tuple[int, int]]:
+        rows = book.get_sheet_by_name(sheet).to_python()
+        h = rows[0]
+        return {r[h.index(key)]: (int(r[h.index("Agreements")]), int(r[h.index("Discussions")]))
+                for r in rows[1:]}
+
+    # counted by hand from the news report and the curation choices in the README
+    assert counts("ByMinistry", "party_id") == {
+        "ministry-of-economy": (1, 1),
+        "ministry-of-digital-development-and-transport": (1, 0),
+        "ministry-of-finance": (1, 0)}
+    companies = counts("ByCompany", "party_id")
+    assert companies["aic"] == (4, 0)  # deposit, carbon, battery (inferred), Ecostar charter
+    assert {k for k, v in companies.items() if v == (1, 0)} == {
+        "byd", "sarda-group", "electrify-azerbaijan", "dias", "carbonbit", "masdar", "volts",
+        "socar-downstream", "technip-energies-italy", "ecostar", "alterra"}
+    assert companies["bp"] == companies["socar"] == (0, 0)
+    assert counts("ByTheme", "theme_id") == {
+        "green-economy": (5, 0), "e-mobility": (1, 0), "circular-economy": (2, 0),
+        "carbon-technologies": (1, 0), "energy-storage": (1, 0), "smes": (2, 0),
+        "sme-green-transition": (2, 0), "sme-international-cooperation": (1, 0),
+        "digitalization": (0, 1), "artificial-intelligence": (0, 1),
+        "climate-digitalization": (0, 1)}
+
+
+def normalised_text(pdf: Path) -> str:
+    pdftotext = require_tool("pdftotext")
+    text = subprocess.run([pdftotext, "-layout", "-enc", "UTF-8", str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return " ".join(text.split())
+
+
+def test_overview_briefing_shows_names_with_their_own_letters(bundled_run: Path) -> None:
+    text = normalised_text(bundled_run / "briefings" / "overview.pdf")
+    assert "Dias Bilişim ve Teknoloji Hizmetleri A.Ş." in text
+    assert "KOBİA" in text
+    pdffonts = require_tool("pdffonts")
+    listing = subprocess.run([pdffonts, str(bundled_run / "briefings" / "overview.pdf")],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    fonts = listing[2:]
+    assert fonts, listing
+    for line in fonts:
+        # columns: name type encoding emb sub uni object ID
+        assert line.split()[-5] == "yes", line
+
+
+def test_second_run_on_unchanged_data_writes_nothing(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    first = pipeline.run(settings_for(BUNDLED_SOURCES, output))
+    before = snapshot_of(output)
+    second = pipeline.run(settings_for(BUNDLED_SOURCES, output))
+    assert (first.outcome, second.outcome) == ("published", "unchanged")
+    assert snapshot_of(output) == before
+    history = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
+    assert [h["outcome"] for h in history] == ["published", "unchanged"]
+    forced = pipeline.run(settings_for(BUNDLED_SOURCES, output, force=True))
+    assert forced.outcome == "published" and forced.changes == 0
+    # the first run had nothing to compare with; from now on each briefing says
+    # "no change since the last briefing", and the next run reuses it byte for byte
+    again = pipeline.run(settings_for(BUNDLED_SOURCES, output, force=True))
+    assert all(f["reused"] for f in again.manifest["files"] if f["kind"] == "briefing")
+    first_files = {f["path"]: f["sha256"] for f in forced.manifest["files"]}
+    assert {f["path"]: f["sha256"] for f in again.manifest["files"]
+            if f["kind"] == "briefing"}.items() <= first_files.items()
+
+
+def test_a_status_change_shows_in_changes_overview_and_exactly_the_briefings_covering_it(
+        tmp_path: Path) -> None:
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    pipeline.run(settings_for(sources, output))
+    pipeline.run(settings_for(sources, output, force=True))  # a run with something to compare
+    # the deposit-management memorandum (AIC with Dias), row 3 of agreements.csv
+    set_cell(sources, "agreements", 3, "status", "in_progress")
+    result = pipeline.run(settings_for(sources, output))
+    assert result.changes == 1
+    files = {f["path"]: f for f in result.manifest["files"]}
+    changed = {p for p, f in files.items() if f["kind"] == "briefing" and not f["reused"]}
+    assert changed == {"briefings/overview.pdf", "briefings/company-aic.pdf",
+                       "briefings/company-dias.pdf", "briefings/theme-green-economy.pdf"}
+    line = "status signed → in_progress"
+    for path in changed:
+        assert line in normalised_text(output / "latest" / path), path
+    assert "No change since the last briefing" in normalised_text(
+        output / "latest" / "briefings" / "company-byd.pdf")
+    from python_calamine import CalamineWorkbook
+
+    rows = CalamineWorkbook.from_path(str(output / "latest" / "agreements.xlsx")
+                                      ).get_sheet_by_name("Changes").to_python()
+    assert rows[1][:6] == ["changed", "agreements", "deposit-management-system-mou", "status",
+                           "signed", "in_progress"]
+
+
+def _fail(*_: object, **__: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("stage", ["validation", "workbook", "briefing", "publish"])
+def test_a_failure_at_any_stage_leaves_latest_untouched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    pipeline.run(settings_for(sources, output))
+    before = snapshot_of(output)
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    if stage == "validation":
+        set_cell(sources, "agreements", 2, "kind", "treaty")
+        expected: type[Exception] = InvalidData
+    elif stage == "workbook":
+        import reports.render.xlsx
+
+        monkeypatch.setattr(reports.render.xlsx, "write_workbook", _fail)
+        expected = OSError
+    elif stage == "briefing":
+        import reports.render.pdf
+
+        monkeypatch.setattr(reports.render.pdf, "render_briefings", _fail)
+        expected = OSError
+    else:
+        import reports.publish
+
+        monkeypatch.setattr(reports.publish.os, "rename", _fail)
+        expected = PublishError
+    with pytest.raises(expected):
+        pipeline.run(settings_for(sources, output))
+    assert snapshot_of(output) == before
+    assert not [p for p in output.iterdir() if p.name.startswith((".staging", "latest.tmp"))]
+    history = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["outcome"] == ("invalid" if stage == "validation" else "failed")
+
+
+def test_invalid_data_from_the_command_line_prints_every_problem_and_writes_nothing(
+        tmp_path: Path) -> None:
+    sources = copy_bundled(tmp_path / "sources")
+    set_cell(sources, "agreements", 2, "kind", "treaty")
+    set_cell(sources, "parties", 4, "country", "Azerbaijan")
+    done = cli("run", "--sources", str(sources), "--output", str(tmp_path / "output"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("agreements.csv:2: column 'kind': 'treaty' is not an allowed")
+    assert lines[1].startswith("parties.csv:4: column 'country': 'Azerbaijan' is not an ISO")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "output" / "runs").exists()
+    assert not (tmp_path / "output" / "latest").exists()
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_75(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from reports.publish import run_lock\n"
+         "with run_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(600)",
+         str(output)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        done = cli("run", "--output", str(output))
+        assert done.returncode == 75
+        assert f"another run is already running (process {holder.pid})" in done.stderr
+    finally:
+        holder.kill()  # kill -9: the kernel frees the lock
+        holder.wait()
+    done = cli("run", "--output", str(output))
+    assert done.returncode == 0, done.stderr
+
+
+def test_two_runs_started_together_publish_once(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "reports", "run", "--output", str(output)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 75], results
+    assert len(list((output / "runs").iterdir())) == 1
+
+
+def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
+    assert cli("run", "--as-of", "27.11.2024").returncode == 2
+    config = tmp_path / "bad.toml"
+    config.write_text("keep_runs = 'many'\n", encoding="utf-8")
+    done = cli("run", "--config", str(config))
+    assert done.returncode == 2
+    assert "keep_runs" in done.stderr and "Traceback" not in done.stderr
+    assert cli("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "schedule", "status"])
+def test_every_command_has_help(command: str) -> None:
+    done = cli(command, "--help")
+    assert done.returncode == 0 and "--debug" in done.stdout
+
+
+def _wait_for(condition, timeout: float = 180) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_real_scheduler_publishes_each_change_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    sources = copy_bundled(tmp_path / "sources")
+    config = tmp_path / "agreement-reports.toml"
+    config.write_text('sources = "sources"\noutput = "output"\n'
+                      '[schedule]\nevery = "2 seconds"\ntimezone = "Asia/Baku"\n',
+                      encoding="utf-8")
+    output = tmp_path / "output"
+    latest = output / "latest"
+    proc = subprocess.Popen([sys.executable, "-m", "reports", "schedule", "--config", str(config)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(latest.is_symlink), "no first run was published"
+        first = os.readlink(latest)
+        set_cell(sources, "agreements", 2, "status", "completed")
+        assert _wait_for(lambda: os.readlink(latest) != first), "the change was not published"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(list((output / "runs").iterdir())) >= 2
+    log = (output / "logs" / "scheduler.log").read_text(encoding="utf-8")
+    assert "run published" in log and "stopping on SIGTERM" in log
+    state = json.loads((output / "scheduler.json").read_text(encoding="utf-8"))
+    assert state["failures"] == 0 and state["runs"] >= 2
