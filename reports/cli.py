@@ -113,11 +113,16 @@ def run(sources: Path | None, output: Path | None, config: Path | None, as_of: s
     changes = ("first run: nothing to compare with" if result.changes is None
                else f"{result.changes} change{'s' if result.changes != 1 else ''} since run "
                     f"{manifest.get('previous_run_id')}")
+    from .briefings import plural
+
     click.echo(
-        f"published run {result.run_id} in {result.folder}: 1 workbook, {briefings} "
-        f"briefing{'s' if briefings != 1 else ''}; {counts.get('agreements', 0)} agreements, "
-        f"{counts.get('discussions', 0)} discussions, {counts.get('parties', 0)} parties; "
-        f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}; {changes}")
+        f"published run {result.run_id} in {result.folder}: 1 workbook, "
+        f"{plural(briefings, 'briefing')}; {plural(counts.get('agreements', 0), 'agreement')}, "
+        f"{plural(counts.get('discussions', 0), 'discussion')}, "
+        f"{plural(counts.get('parties', 0), 'party', 'parties')}; "
+        f"{plural(len(result.warnings), 'warning')}; {changes}")
+    for email, outcome in result.deliveries.items():
+        click.echo(f"delivery to {email}: {outcome}")
     return 0
 
 
