@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from reports import pipeline
+from reports.config import Settings
+from reports.errors import InvalidData
 from reports.model import Model
 from reports.sources import read_sources
 from reports.summaries import by_company, by_country, by_ministry, by_theme
@@ -109,12 +112,15 @@ MISTAKES = [
 def test_each_mistake_is_named_with_file_row_and_column(
         tmp_path: Path, name: str, table: str, row: int, column: str, value: str,
         expected: str) -> None:
-    folder = copy_bundled(tmp_path / name)
+    folder = copy_bundled(tmp_path / name / "sources")
     set_cell(folder, table, row, column, value)
-    data, problems = validate(read_sources(folder))
-    assert data is None
-    errors = [str(p) for p in problems if p.is_error]
+    output = tmp_path / name / "output"
+    with pytest.raises(InvalidData) as caught:
+        pipeline.run(Settings(sources=folder, output=output))
+    assert caught.value.exit_status == 1
+    errors = [str(p) for p in caught.value.problems if p.is_error]
     assert expected in errors
+    assert not (output / "runs").exists() and not (output / "latest").exists()
 
 
 def test_every_problem_is_reported_at_once_sorted_errors_first(tmp_path: Path) -> None:
