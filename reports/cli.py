@@ -216,8 +216,8 @@ def status(output: Path | None, config: Path | None, limit: int) -> int:
         changes = r.get("changes")
         line = (f"{r.get('started_at', '?')}  {r.get('outcome', '?'):<10} "
                 f"{r.get('duration_s', 0):>7.2f}s  {r.get('run_id') or '-'}")
-        if changes is not None:
-            line += f"  changes: {changes}"
+        if r.get("outcome") == "published":
+            line += "  changes: " + ("first run" if changes is None else str(changes))
         if r.get("files"):
             line += f"  files: {r['files']}"
         if r.get("reason"):
