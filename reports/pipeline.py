@@ -153,6 +153,10 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
 
         check_subscriptions(settings.delivery, briefings)
     run_id = pub.new_run_id(started, data_sha)
+    bump = 0
+    while (output / pub.RUNS / run_id).exists():  # two forced runs within one second
+        bump += 1
+        run_id = pub.new_run_id(started + dt.timedelta(seconds=bump), data_sha)
     with pub.staging_folder(output, run_id) as staging:
         from .changes import changes_frame, write_snapshot
 

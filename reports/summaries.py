@@ -78,12 +78,13 @@ def agreements_table(model: Model) -> pd.DataFrame:
         "status": a["status"],
         "event": a["event"],
         "location": a["location"],
-        "parties": a["agreement_id"].map(parties).fillna(""),
+        "parties": a["agreement_id"].map(parties).astype(object).fillna(""),
         "themes": a["themes"].map(lambda ids: "; ".join(theme_names[t] for t in ids)),
-        "targets": a["agreement_id"].map(targets).fillna(""),
+        "targets": a["agreement_id"].map(targets).astype(object).fillna(""),
         "sources": a["source_ids"].map(
             lambda ids: "; ".join(str(sources.at[s, "publisher"]) for s in ids)),
-        "source_url": first_source.map(sources["url"]).fillna(""),
+        "source_ids": a["source_ids"].map("; ".join),
+        "source_url": first_source.map(sources["url"]).astype(object).fillna(""),
         "summary": a["summary"],
     })
     return _with_extras(model, "agreements", table, a)

@@ -39,7 +39,9 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from openpyxl.writer.excel import ExcelWriter
@@ -62,6 +64,8 @@ TRUNCATED = " […truncated]"
 # or UTF-8 cannot carry: U+FFFE, U+FFFF and lone surrogates
 UNSTORABLE_RE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ufffe\uffff\ud800-\udfff]")
 WHITESPACE_RE = re.compile(r"\s")
+URL_SAFE = "/:?#[]@!$&'()*+,;=%~-._"  # ASCII a link address keeps as it is
+UNQUOTED_RE = re.compile(r"[^A-Za-z0-9" + re.escape(URL_SAFE) + "]")
 FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 EARLIEST_DATE = dt.date(1900, 3, 1)  # Excel's serial dates are wrong before this day
 
@@ -87,12 +91,12 @@ OVERVIEW_WIDTHS = {1: 30.0, 2: 60.0, 3: 14.0, 4: 36.0, 5: 50.0, 6: 14.0, 7: 40.0
 # what a column holds, by its name in the summary tables
 WRAPPED = frozenset({"title", "summary", "parties", "themes", "targets", "sources", "note",
                      "message", "description", "expected", "before", "after", "aliases",
-                     "Themes", "Partner countries", "What it holds"})
-DATES = frozenset({"signed_on", "published_on", "accessed_on", "Data as of"})
+                     "Themes", "Partner countries"})
+DATES = frozenset({"signed_on", "published_on", "accessed_on"})
 LINKS = frozenset({"source_url", "url"})
 PERCENT_COLUMN = "as percentage"
 
-# (kind of cell, its style) for each column kind
+# how a column's cells are written
 TEXT, WRAP, DATE, LINK, NUMBER, PERCENT = "text", "wrap", "date", "link", "number", "percent"
 
 
@@ -121,13 +125,16 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
     book = _Book(path.name)
+    saving = False
     try:
         book.write(model, as_of=as_of, generated_at=generated_at, warnings=warnings,
                    changes=changes, sources_label=sources_label, run_id=run_id)
+        saving = True
         book.save(path, generated_at)
     except BaseException:
         book.discard()
-        path.unlink(missing_ok=True)
+        if saving:  # never leave half a workbook behind
+            path.unlink(missing_ok=True)
         raise
     return list(book.problems)
 
@@ -290,14 +297,14 @@ class _Book:
         if kind == TEXT:
             # plain str values are written by openpyxl itself, fastest; only text that
             # openpyxl would take for a formula ("=...") or an error ("#N/A") gets a cell
-            return [self.text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
+            return [_clean_text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
                     for v in values]
         if kind == WRAP:
             # only text longer than a line needs the (costlier) wrapping cell
             style, per_line = self.wrap, _chars_per_line(width)
-            return [self.text_cell(ws, v, style)
+            return [_clean_text_cell(ws, v, style)
                     if v.__class__ is str and (len(v) > per_line or "\n" in v)
-                    else self.text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
+                    else _clean_text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
                     for v in values]
         if kind == DATE:
             return [self.date_or_text(ws, v) for v in values]
@@ -305,7 +312,8 @@ class _Book:
                 for i, v in enumerate(values)]
 
     # ------------------------------------------------------------ cells
-    def text_cell(self, ws: object, value: object, style: object | None = None) -> Cell | object:
+    def text_cell(self, ws: WriteOnlyWorksheet, value: object,
+                  style: StyleArray | None = None) -> Cell | object:
         """A cell that holds `value` as text: never a formula, never an error value."""
         if value.__class__ is not str:
             return value
@@ -316,7 +324,8 @@ class _Book:
             cell._style = copy(style)
         return cell
 
-    def date_or_text(self, ws: object, value: object, style: object | None = None) -> object:
+    def date_or_text(self, ws: WriteOnlyWorksheet, value: object,
+                     style: StyleArray | None = None) -> object:
         if value.__class__ is not str:
             return value
         if len(value) == 10 and FULL_DATE_RE.fullmatch(value):
@@ -330,34 +339,35 @@ class _Book:
                 cell.value = day
                 return cell
         # partial dates (2024-11, 2024) stay text, as curated
-        return self.text_cell(ws, value) if value[0] in "=#" else value
+        return _clean_text_cell(ws, value) if value[0] in "=#" else value
 
-    def percent_cell(self, ws: object, value: float) -> Cell:
+    def percent_cell(self, ws: WriteOnlyWorksheet, value: float) -> Cell:
         cell = WriteOnlyCell(ws, value)
         whole = float(value * 100).is_integer()
         cell._style = copy(self.whole_percent if whole else self.percent)
         return cell
 
     def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> Cell | str:
-        target = link_target(value)
-        if target is None:
-            self.warn(sheet.title, row, column,
-                      f"'{_shorten(value)}' is not linked: only http and https addresses "
-                      "become links")
-            return self.text_cell(sheet.ws, value)
+        """The address as text, linked when it is http(s) and the sheet has links to spare."""
         if sheet.links >= LINKS_PER_SHEET:
             if sheet.links == LINKS_PER_SHEET:
                 self.warn(sheet.title, row, column,
                           f"from this row on the addresses are text, not links: Excel holds "
                           f"at most {LINKS_PER_SHEET:,} links in one sheet")
                 sheet.links += 1
-            return self.text_cell(sheet.ws, value)
+            return _clean_text_cell(sheet.ws, value) if value[0] in "=#" else value
+        target = link_target(value)
+        if target is None:
+            self.warn(sheet.title, row, column,
+                      f"'{_shorten(value)}' is not linked: only http and https addresses "
+                      "become links")
+            return _clean_text_cell(sheet.ws, value)
         sheet.links += 1
-        cell = self.text_cell(sheet.ws, value, self.link)
+        cell = _clean_text_cell(sheet.ws, value, self.link)
         cell.hyperlink = Hyperlink(ref="", target=target)
         return cell
 
-    def internal_link(self, ws: object, value: str, sheet: str) -> Cell:
+    def internal_link(self, ws: WriteOnlyWorksheet, value: str, sheet: str) -> Cell:
         cell = self.text_cell(ws, value, self.link)
         cell.hyperlink = Hyperlink(ref="", location=f"'{sheet}'!A1")
         return cell
@@ -451,8 +461,11 @@ class _Book:
         sheet.append([])
         sheet.append([text(ws, "How to read this workbook", self.heading)])
         for name, about in guide:
-            first = self.internal_link(ws, name, name) if name in self.sheets else \
-                text(ws, name, self.header)
+            if name in self.sheets:
+                first = self.internal_link(ws, name, name)
+                sheet.links += 1  # Excel's limit counts these too
+            else:
+                first = text(ws, name, self.header)
             sheet.append([first, text(ws, about, self.wrap)],
                          _lines(about, OVERVIEW_WIDTHS[2]))
         sheet.append([])
@@ -490,7 +503,7 @@ _Row = tuple[Sequence[object], int]  # a row's cells, and its lines of wrapped t
 class _Sheet:
     """A write-only worksheet, how far it is written (rows, links) and its column widths."""
 
-    ws: object
+    ws: WriteOnlyWorksheet
     title: str
     rows: int = 0
     links: int = 0
@@ -535,14 +548,14 @@ class _StampedZip(zipfile.ZipFile):
         info.external_attr = 0o600 << 16
         return info
 
-    def writestr(self, zinfo_or_arcname, data, compress_type=None,  # type: ignore[override]
-                 compresslevel=None) -> None:
+    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo, data: str | bytes,
+                 compress_type: int | None = None, compresslevel: int | None = None) -> None:
         if isinstance(zinfo_or_arcname, str):
             zinfo_or_arcname = self._info(zinfo_or_arcname)
         super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
 
-    def write(self, filename, arcname=None, compress_type=None,  # type: ignore[override]
-              compresslevel=None) -> None:
+    def write(self, filename: str | os.PathLike[str], arcname: str | None = None,
+              compress_type: int | None = None, compresslevel: int | None = None) -> None:
         info = self._info(str(arcname or filename))
         info.file_size = os.path.getsize(filename)
         with open(filename, "rb") as source, self.open(info, "w") as target:
@@ -710,7 +723,8 @@ def _chart_blocks(model: Model, tables: dict[str, pd.DataFrame]) -> list[_ChartB
     ]
 
 
-def _bar_chart(ws: object, block: _ChartBlock, header_row: int, last_row: int) -> BarChart:
+def _bar_chart(ws: WriteOnlyWorksheet, block: _ChartBlock, header_row: int,
+               last_row: int) -> BarChart:
     chart = BarChart()
     chart.type = "bar"  # horizontal bars: long names stay readable
     chart.style = 10
@@ -735,15 +749,12 @@ def _bar_chart(ws: object, block: _ChartBlock, header_row: int, last_row: int) -
 
 
 def _heat_map(sheet: _Sheet, frame: pd.DataFrame) -> None:
-    """A colour scale over the party × theme counts (not the ids, names or the total)."""
-    theme_columns = [j for j, c in enumerate(frame.columns)
-                     if c not in ("party_id", "Party", "Agreements")]
-    if not theme_columns:
+    """A colour scale over the party × theme counts: the columns between Party and Agreements."""
+    if frame.shape[1] < 4 or list(frame.columns[:2]) != ["party_id", "Party"]:
         return
-    first = get_column_letter(min(theme_columns) + 1)
-    last = get_column_letter(max(theme_columns) + 1)
+    last = get_column_letter(frame.shape[1] - 1)  # the last column is the total
     sheet.ws.conditional_formatting.add(
-        f"{first}2:{last}{len(frame) + 1}",
+        f"C2:{last}{len(frame) + 1}",
         ColorScaleRule(start_type="num", start_value=0, start_color="FFFFFF",
                        end_type="max", end_color="2E75B6"))
 
@@ -751,7 +762,22 @@ def _heat_map(sheet: _Sheet, frame: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _style(ws: object, **attributes: object) -> object:
+def _clean_text_cell(ws: WriteOnlyWorksheet, value: str, style: StyleArray | None = None) -> Cell:
+    """A text cell for text clean_texts has already cleaned, the fast way.
+
+    openpyxl's own value check would scan the text a second time and take "=..." for
+    a formula; the value is set as text directly. The style array is shared, not
+    copied: openpyxl only reads it when it writes the cell.
+    """
+    cell = WriteOnlyCell(ws)
+    cell._value = value
+    cell.data_type = "s"
+    if style is not None:
+        cell._style = style
+    return cell
+
+
+def _style(ws: WriteOnlyWorksheet, **attributes: object) -> StyleArray:
     cell = WriteOnlyCell(ws)
     for name, value in attributes.items():
         setattr(cell, name, value)
@@ -897,7 +923,7 @@ def link_target(url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    target = quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
+    target = url if url.isascii() and not UNQUOTED_RE.search(url) else quote(url, safe=URL_SAFE)
     return target if len(target) <= LINK_LENGTH_LIMIT else None
 
 
