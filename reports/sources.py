@@ -114,24 +114,24 @@ def _read_csv_folder(folder: Path) -> RawData:
             problems.append(problem)
             continue
         assert text is not None
-        records: list[tuple[int, list[str]]] = []
+        records: list[list[str]] = []
         try:
             reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-            records = [(reader.line_num, rec) for rec in reader]
+            records = list(reader)
         except csv.Error as exc:
             problems.append(Problem(ERROR, label, reader.line_num, None,
                                     f"the file cannot be read as CSV ({exc})",
                                     "comma-separated values with double-quoted cells"))
             continue
         # Row numbers are record numbers: what a spreadsheet shows, header = row 1.
-        _add_table(tables, problems, name, label,
-                   [(i + 1, rec) for i, (_, rec) in enumerate(records)])
+        _add_table(tables, problems, name, label, list(enumerate(records, start=1)))
     return RawData(tables, problems)
 
 
 def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, label: str,
                numbered: list[tuple[int, list[str]]]) -> None:
-    numbered = [(n, rec) for n, rec in numbered if any(cell.strip() for cell in rec)]
+    # blank rows (every cell empty or spaces) are not data; "".join keeps this at C speed
+    numbered = [(n, rec) for n, rec in numbered if any(rec) and not "".join(rec).isspace()]
     if not numbered or numbered[0][0] != 1:
         problems.append(Problem(ERROR, label, 1, None, "the header row is missing",
                                 "column names in row 1"))
@@ -151,16 +151,19 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
         seen.add(column)
     table = RawTable(name, label, header)
     width = len(header)
+    rows, numbers = table.rows, table.row_numbers
     for number, record in numbered[1:]:
-        extra = record[width:]
-        if any(cell.strip() for cell in extra):
-            problems.append(Problem(ERROR, label, number, None,
-                                    f"the row has {len(record)} cells but the header has {width}",
-                                    "one cell per column of the header"))
-            continue
-        record = record[:width] + [""] * (width - len(record))
-        table.rows.append(record)
-        table.row_numbers.append(number)
+        if len(record) != width:
+            extra = record[width:]
+            if extra and "".join(extra).strip():
+                problems.append(Problem(
+                    ERROR, label, number, None,
+                    f"the row has {len(record)} cells but the header has {width}",
+                    "one cell per column of the header"))
+                continue
+            record = record[:width] + [""] * (width - len(record))
+        rows.append(record)
+        numbers.append(number)
     tables[name] = table
 
 

@@ -129,7 +129,7 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
     for column in spec.columns:
         if column.name not in frame.columns:
             frame[column.name] = ""
-    frame = frame.fillna("").astype(str)
+    frame = frame.fillna("")  # object dtype: much faster than pandas 3 "str" here
     frame["_row"] = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
     return frame, complete
 
