@@ -7,11 +7,14 @@ only over the rows that are wrong.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from . import dataformat as fmt
@@ -32,6 +35,7 @@ LEGAL_SUFFIXES = re.compile(
     r"\s(llc|ltd|limited|plc|inc|corp|corporation|co|company|gmbh|ag|sa|spa|as|ojsc|cjsc|jsc|"
     r"bv|nv|srl|sarl|pte|pty|group)$"
 )
+ID_PATTERN = re.compile(ID_RE)
 EXPECTED_ID = "lowercase letters a-z, digits 0-9 and '-' (e.g. 'ministry-of-economy')"
 
 
@@ -86,32 +90,42 @@ class _Checker:
 
 
 def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFrame:
-    """Trim, NFC-normalise and drop unstorable characters, warning for each change."""
+    """Trim, NFC-normalise and drop unstorable characters, warning for each change.
+
+    Plain list comprehensions with whole-column short cuts ("".join(...).isascii())
+    keep this at C speed for the common case of clean text.
+    """
+    rows = frame["_row"].tolist()
     for column in [c for c in frame.columns if c != "_row"]:
-        raw = frame[column]
-        cleaned = raw.str.strip()
-        bad = raw.str.contains(UNSTORABLE_RE, regex=True)
-        if bad.any():
-            cleaned = cleaned.mask(bad, cleaned[bad].str.replace(UNSTORABLE_RE, "", regex=True))
-            shown = raw[bad].map(lambda s: ", ".join(
-                sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(s)})))
-            check.warn(table, frame["_row"][bad], column,
+        raw: list[str] = frame[column].tolist()
+        cleaned = [v.strip() for v in raw]
+        trimmed = [i for i, (a, b) in enumerate(zip(raw, cleaned, strict=True))
+                   if b and len(a) != len(b)]
+        if trimmed:
+            check.warn(table, [rows[i] for i in trimmed], column,
+                       "spaces around the text were removed")
+        joined = "\n".join(cleaned)
+        if UNSTORABLE_RE.search(joined):
+            bad = [i for i, v in enumerate(cleaned) if UNSTORABLE_RE.search(v)]
+            shown = [", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(
+                cleaned[i])})) for i in bad]
+            for i in bad:
+                cleaned[i] = UNSTORABLE_RE.sub("", cleaned[i]).strip()
+            check.warn(table, [rows[i] for i in bad], column,
                        lambda v: f"removed characters a workbook cannot hold ({v})",
                        values=shown)
-        non_ascii = ~cleaned.map(str.isascii)
-        if non_ascii.any():
-            sub = cleaned[non_ascii]
-            nfc = sub.map(lambda s: unicodedata.normalize("NFC", s))
-            changed = nfc != sub
-            if changed.any():
-                cleaned.loc[nfc.index[changed]] = nfc[changed]
-                check.warn(table, frame["_row"][nfc.index[changed]], column,
+        if not joined.isascii():
+            changed = []
+            for i, v in enumerate(cleaned):
+                if not v.isascii():
+                    nfc = unicodedata.normalize("NFC", v)
+                    if nfc != v:
+                        cleaned[i] = nfc
+                        changed.append(i)
+            if changed:
+                check.warn(table, [rows[i] for i in changed], column,
                            "text was normalised to Unicode NFC (composed letters)")
-        trimmed = (raw.str.strip() != raw) & (raw.str.strip() != "")
-        if trimmed.any():
-            check.warn(table, frame["_row"][trimmed], column,
-                       "spaces around the text were removed")
-        frame[column] = cleaned
+        frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
     return frame
 
 
@@ -134,72 +148,86 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
     return frame, complete
 
 
+@lru_cache(maxsize=65536)  # bounded: the scheduler runs for weeks
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(";") if item.strip())
+
+
+@lru_cache(maxsize=65536)  # bounded: the scheduler runs for weeks
+def _is_date(value: str, partial: bool) -> bool:
+    """A real calendar date as YYYY-MM-DD (or YYYY-MM / YYYY when partial)."""
+    if partial and re.fullmatch(r"\d{4}", value):
+        return True
+    if partial and re.fullmatch(r"\d{4}-\d{2}", value):
+        return 1 <= int(value[5:]) <= 12
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=65536)  # bounded: the scheduler runs for weeks
+def _is_id_list(value: str) -> bool:
+    items = _split_list(value)
+    return bool(items) and all(ID_PATTERN.fullmatch(item) for item in items)
+
+
+def _bad(values: list[str], test: Callable[[str], object]) -> np.ndarray:
+    """Mask of non-empty values failing `test` (one plain Python pass, no pandas overhead)."""
+    return np.fromiter((bool(v) and not test(v) for v in values), dtype=bool, count=len(values))
 
 
 def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
                    countries: frozenset[str]) -> None:
     t = spec.name
+    rows = frame["_row"].to_numpy()
     for column in spec.columns:
-        s = frame[column.name]
-        rows = frame["_row"]
-        empty = s == ""
-        if column.required and empty.any():
-            check.error(t, rows[empty], column.name, "is empty",
-                        _describe_expected(column))
-        present = ~empty
-        if column.kind == fmt.ID:
-            bad = present & ~s.str.fullmatch(ID_RE)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a valid id",
-                        EXPECTED_ID, values=s[bad])
-        elif column.kind == fmt.ENUM:
-            bad = present & ~s.isin(column.allowed)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not an allowed value",
-                        "one of " + ", ".join(column.allowed), values=s[bad])
-        elif column.kind in (fmt.PARTIAL_DATE, fmt.DATE):
-            pattern = PARTIAL_DATE_RE if column.kind == fmt.PARTIAL_DATE else DATE_RE
-            shape_ok = s.str.fullmatch(pattern)
-            full = present & shape_ok & (s.str.len() == 10)
-            real = pd.to_datetime(s.where(full, None), format="%Y-%m-%d", errors="coerce")
-            month_ok = ~(present & shape_ok & (s.str.len() == 7)) | s.str[5:7].isin(
-                [f"{m:02d}" for m in range(1, 13)])
-            bad = present & (~shape_ok | (full & real.isna()) | ~month_ok)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a real date",
-                        "YYYY-MM-DD, or YYYY-MM / YYYY where only that is known"
-                        if column.kind == fmt.PARTIAL_DATE else "a date as YYYY-MM-DD",
-                        values=s[bad])
-        elif column.kind == fmt.YEAR:
-            bad = present & ~s.str.fullmatch(YEAR_RE)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a year",
-                        "a four-digit year such as 2030", values=s[bad])
-        elif column.kind == fmt.NUMBER:
-            bad = present & ~s.str.fullmatch(NUMBER_RE)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a number",
-                        "a number such as 40 or 12.5 (the unit goes in 'unit')", values=s[bad])
-        elif column.kind == fmt.URL:
-            bad = present & ~s.str.fullmatch(URL_RE)
-            check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a web address",
-                        "an address starting with http:// or https://", values=s[bad])
-        elif column.kind == fmt.COUNTRY:
-            bad = present & ~s.isin(countries)
-            check.error(t, rows[bad], column.name,
-                        lambda v: f"'{v}' is not an ISO 3166-1 alpha-2 country code",
-                        "two capital letters such as AZ, TR or GB; empty for an "
-                        "international organisation", values=s[bad])
-        elif column.kind in (fmt.REF, fmt.IDLIST):
-            items = s if column.kind == fmt.REF else s.map(_split_list)
-            if column.kind == fmt.IDLIST:
-                lists = items[present]
-                exploded = lists.explode()
-                bad_idx = exploded[~exploded.fillna("").str.fullmatch(ID_RE)].index.unique()
-                check.error(t, rows[bad_idx], column.name,
-                            lambda v: f"'{v}' is not a list of ids",
-                            EXPECTED_ID + ", separated by ';'", values=s[bad_idx])
-            else:
-                bad = present & ~s.str.fullmatch(ID_RE)
-                check.error(t, rows[bad], column.name, lambda v: f"'{v}' is not a valid id",
-                            EXPECTED_ID, values=s[bad])
+        values: list[str] = frame[column.name].tolist()
+        array = np.asarray(values, dtype=object)
+        if column.required:
+            empty = array == ""
+            if empty.any():
+                check.error(t, rows[empty], column.name, "is empty", _describe_expected(column))
+        kind = column.kind
+        if kind in (fmt.ID, fmt.REF):
+            bad = _bad(values, ID_PATTERN.fullmatch)
+            message, expected = "is not a valid id", EXPECTED_ID
+        elif kind == fmt.ENUM:
+            allowed = set(column.allowed)
+            bad = _bad(values, allowed.__contains__)
+            message, expected = "is not an allowed value", "one of " + ", ".join(column.allowed)
+        elif kind in (fmt.PARTIAL_DATE, fmt.DATE):
+            partial = kind == fmt.PARTIAL_DATE
+            bad = _bad(values, lambda v, p=partial: _is_date(v, p))
+            message = "is not a real date"
+            expected = ("YYYY-MM-DD, or YYYY-MM / YYYY where only that is known" if partial
+                        else "a date as YYYY-MM-DD")
+        elif kind == fmt.YEAR:
+            bad = _bad(values, re.compile(YEAR_RE).fullmatch)
+            message, expected = "is not a year", "a four-digit year such as 2030"
+        elif kind == fmt.NUMBER:
+            bad = _bad(values, re.compile(NUMBER_RE).fullmatch)
+            message = "is not a number"
+            expected = "a number such as 40 or 12.5 (the unit goes in 'unit')"
+        elif kind == fmt.URL:
+            bad = _bad(values, re.compile(URL_RE).fullmatch)
+            message, expected = "is not a web address", "an address starting with http:// or https://"
+        elif kind == fmt.COUNTRY:
+            bad = _bad(values, countries.__contains__)
+            message = "is not an ISO 3166-1 alpha-2 country code"
+            expected = ("two capital letters such as AZ, TR or GB; empty for an international "
+                        "organisation")
+        elif kind == fmt.IDLIST:
+            bad = _bad(values, _is_id_list)
+            message, expected = "is not a list of ids", EXPECTED_ID + ", separated by ';'"
+        else:
+            continue
+        if bad.any():
+            check.error(t, rows[bad], column.name, lambda v, m=message: f"'{v}' {m}", expected,
+                        values=array[bad])
 
 
 def _describe_expected(column: fmt.Column) -> str:
