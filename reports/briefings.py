@@ -6,6 +6,7 @@ it) changes exactly when the PDF would. Renderers never read sources.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -154,26 +155,60 @@ class _Builder:
         at = model.agreement_themes
         for aid, tid in zip(at["agreement_id"], at["theme_id"], strict=True):
             self.themes_by_agreement.setdefault(aid, []).append(tid)
+        self.top_themes = set(model.top_themes)
+        self.base = self._base_agreements()
+
+    @staticmethod
+    def _records(frame: pd.DataFrame, key: str) -> dict[str, dict]:
+        return {r[key]: r for r in frame.to_dict("records")}
+
+    def _base_agreements(self) -> dict[str, BriefingAgreement]:
+        """Every agreement built once, as plain values (pandas look-ups per cell are slow)."""
+        m = self.m
+        parties = self._records(m.data.parties, "party_id")
+        self.party_kind = {pid: r["kind"] for pid, r in parties.items()}
+        self.party_country = {pid: r["country"] for pid, r in parties.items()}
+        self.theme_name = {r["theme_id"]: r["name"] for r in m.data.themes.to_dict("records")}
+        self.kind_of: dict[str, str] = {}
+        self.signed_on: dict[str, str] = {}
+        self.title_of: dict[str, str] = {}
+        sources = {sid: BriefingSource(r["publisher"], r["title"], r["url"], r["published_on"])
+                   for sid, r in self._records(m.data.sources, "source_id").items()}
+        party_cache: dict[tuple, BriefingParty] = {}
+        out: dict[str, BriefingAgreement] = {}
+        for a in m.data.agreements.to_dict("records"):
+            aid = a["agreement_id"]
+            self.kind_of[aid], self.signed_on[aid], self.title_of[aid] = (
+                a["kind"], a["signed_on"], a["title"])
+            members = []
+            for pid, role, cert, note in self.part_by_agreement.get(aid, []):
+                key = (pid, role, cert, note)
+                party = party_cache.get(key)
+                if party is None:
+                    p = parties[pid]
+                    code = party_country_code(p["kind"], p["country"])
+                    party = party_cache[key] = BriefingParty(
+                        pid, self.display[pid], p["kind"], p["country"], country_name(code),
+                        role, cert, note)
+                members.append(party)
+            out[aid] = BriefingAgreement(
+                aid, a["title"], a["kind"], a["signed_on"], a["status"], a["event"],
+                a["location"], a["summary"], tuple(self.theme_name[t] for t in a["themes"]),
+                tuple(members), tuple(self.targets_by_agreement.get(aid, [])),
+                tuple(sources[sid] for sid in a["source_ids"]))
+        return out
 
     def agreement(self, aid: str, members: set[str] | None, subject_id: str) -> BriefingAgreement:
-        a = self.m.agreements.loc[aid]
-        parties = []
-        for pid, role, cert, note in self.part_by_agreement.get(aid, []):
-            p = self.m.parties.loc[pid]
-            via = ""
-            if members is not None and pid in members and pid != subject_id:
-                via = self.display[pid]
-            code = party_country_code(p["kind"], p["country"])
-            parties.append(BriefingParty(pid, self.display[pid], p["kind"], p["country"],
-                                         country_name(code), role, cert, note, via))
-        sources = tuple(BriefingSource(
-            str(self.m.sources.at[s, "publisher"]), str(self.m.sources.at[s, "title"]),
-            str(self.m.sources.at[s, "url"]), str(self.m.sources.at[s, "published_on"]))
-            for s in a["source_ids"])
-        return BriefingAgreement(
-            aid, a["title"], a["kind"], a["signed_on"], a["status"], a["event"], a["location"],
-            a["summary"], tuple(str(self.m.themes.at[t, "name"]) for t in a["themes"]),
-            tuple(parties), tuple(self.targets_by_agreement.get(aid, [])), sources)
+        """The agreement as a briefing shows it; in a party's, members below it marked `via`."""
+        base = self.base[aid]
+        if members is None or len(members) == 1:
+            return base
+        if not any(p.party_id in members and p.party_id != subject_id for p in base.parties):
+            return base
+        parties = tuple(dataclasses.replace(p, via=p.name)
+                        if p.party_id in members and p.party_id != subject_id else p
+                        for p in base.parties)
+        return dataclasses.replace(base, parties=parties)
 
     def build(self, name: str, scope: str, subject_id: str, agreement_ids: list[str],
               members: set[str] | None) -> Briefing:
@@ -182,10 +217,9 @@ class _Builder:
         if scope in ("ministry", "company"):
             subject = self.display[subject_id]
         elif scope == "theme":
-            subject = str(m.themes.at[subject_id, "name"])
+            subject = self.theme_name[subject_id]
         order = sorted(agreement_ids, key=lambda a: (
-            m.agreements.at[a, "kind"] == DISCUSSION, _date_key(m.agreements.at[a, "signed_on"]),
-            m.agreements.at[a, "title"]))
+            self.kind_of[a] == DISCUSSION, _date_key(self.signed_on[a]), self.title_of[a], a))
         agreements = tuple(self.agreement(a, members, subject_id) for a in order)
         signed = [a for a in agreements if not a.is_discussion]
         discussions = [a for a in agreements if a.is_discussion]
@@ -197,14 +231,14 @@ class _Builder:
                        if members is None or p.party_id not in members}
             for pid in outside:
                 partner_count[pid] += 1
-            for code in {m.parties.at[p, "country"] for p in outside} - {""}:
+            for code in {self.party_country[p] for p in outside} - {""}:
                 country_count[country_name(code)] += 1
         theme_count: Counter[str] = Counter()
         for a in signed:
             for tid in self.themes_by_agreement.get(a.agreement_id, []):
-                if tid in m.top_themes:
-                    theme_count[str(m.themes.at[tid, "name"])] += 1
-        by_theme = tuple((str(m.themes.at[t, "name"]), theme_count[str(m.themes.at[t, "name"])])
+                if tid in self.top_themes:
+                    theme_count[self.theme_name[tid]] += 1
+        by_theme = tuple((self.theme_name[t], theme_count[self.theme_name[t]])
                          for t in m.top_themes)
         kind_count = Counter(a.kind for a in agreements)
         targets = [t for a in signed for t in a.targets]
