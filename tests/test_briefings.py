@@ -328,6 +328,21 @@ def test_a_party_with_many_agreements_gets_top_lists_and_an_appendix(
     assert pages > 3
 
 
+def test_an_agreement_with_dozens_of_parties_and_a_huge_title_still_lays_out(
+        tmp_path: Path, dias: Briefing) -> None:
+    template = dias.agreements[0]
+    crowd = tuple(dataclasses.replace(template.parties[0], party_id=f"p{i}",
+                                      name=f"Party number {i} of a long consortium")
+                  for i in range(80))
+    big = dataclasses.replace(template, parties=template.parties + crowd,
+                              title="A very long title " * 200)
+    pdf = tmp_path / "crowd.pdf"
+    render_briefing(dataclasses.replace(dias, agreements=(big,)), pdf)  # no LayoutError
+    text = pdf_text(pdf)
+    assert "+ 74 more" in text  # the table cell lists 7 of 81 partners, the card all of them
+    assert "Party number 79 of a long consortium" in text
+
+
 # ------------------------------------------------------------------ fonts and charts
 def test_missing_glyphs_names_what_the_font_cannot_print() -> None:
     assert missing_glyphs("ş İ ə KOBİA") == ""

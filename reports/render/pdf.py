@@ -62,6 +62,9 @@ AUTHOR = "agreement-reports"
 LARGE_BRIEFING = 100  # more agreements than this: cards for the first few, table as appendix
 CARDS_IN_LARGE = 50
 TABLE_CHUNK = 200  # rows per LongTable: splitting one huge table across pages is quadratic
+NAMES_IN_CELL = 8  # more parties than this in one table cell: "+ N more" (a cell cannot split)
+TITLE_IN_CELL = 300  # characters of a title in a table cell; the card shows it whole
+TABLE_ROWS_MAX = 2000  # a briefing lists at most this many agreements; the workbook has all
 PARALLEL_FROM = 4  # fewer briefings than this render in-process: forking costs more
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -473,7 +476,8 @@ class _Story:
                 "Themes", "Status"]
         header = [Paragraph(h, s.cell_head) for h in head]
         rows: list[list[Paragraph | list[Paragraph]]] = []
-        for a in self.b.agreements:
+        listed = self.b.agreements[:TABLE_ROWS_MAX]
+        for a in listed:
             own = self.own_part(a)
             # one paragraph per name, hanging indent: a wrapped name reads as one name
             names = [Paragraph(_esc(p.name) + (" <i>(inferred)</i>" if p.certainty == "inferred"
@@ -483,8 +487,13 @@ class _Story:
                       for v in dict.fromkeys(p.via for p in own if p.via)]
             names += [Paragraph(f"<i>inferred: {_esc(p.name)}</i>", s.cell_name)
                       for p in own if p.certainty == "inferred"]
+            if len(names) > NAMES_IN_CELL:
+                more = len(names) - NAMES_IN_CELL + 1
+                names = [*names[:NAMES_IN_CELL - 1],
+                         Paragraph(f"<i>+ {more} more</i>", s.cell_name)]
+            title = a.title if len(a.title) <= TITLE_IN_CELL else a.title[:TITLE_IN_CELL] + "…"
             rows.append([
-                Paragraph(_esc(a.title), s.cell),
+                Paragraph(_esc(title), s.cell),
                 Paragraph(_esc(_cap(_words(a.kind))), s.cell),
                 Paragraph(_esc(a.signed_on) or "–", s.cell),
                 names or Paragraph("–", s.cell),
@@ -507,6 +516,11 @@ class _Story:
             ]
             out.append(LongTable([header, *chunk], colWidths=widths, repeatRows=1,
                                  style=TableStyle(style), hAlign="LEFT"))
+        if len(self.b.agreements) > len(listed):
+            rest = len(self.b.agreements) - len(listed)
+            out.append(Paragraph(
+                f"… and {rest:,} more, listed in the workbook (agreements.xlsx): filter its "
+                "Participation or AgreementThemes table by this briefing's id.", s.body))
         out.append(Spacer(1, 14))
         return out
 
