@@ -213,3 +213,43 @@ def test_likely_duplicate_party_is_a_warning(tmp_path: Path) -> None:
     lines = problems_of(folder)
     assert ("parties.csv:23: column 'name': 'ECOSTAR L.L.C.' looks like the same party as "
             "'ecostar' (row 21) (warning)") in lines
+
+
+def test_a_workbook_missing_a_sheet_names_the_sheet(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    book = to_workbook(BUNDLED_SOURCES, tmp_path / "data.xlsx")
+    wb = load_workbook(book)
+    del wb["targets"]
+    wb.save(book)
+    lines = problems_of(book)
+    assert lines[0] == ("data.xlsx[targets]: sheet is missing; expected a sheet named "
+                        "'targets' in data.xlsx")
+
+
+def test_a_workbook_error_names_the_sheet_and_row(tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "csv")
+    set_cell(folder, "agreements", 5, "status", "signed-ish")
+    lines = problems_of(to_workbook(folder, tmp_path / "data.xlsx"))
+    assert lines[0].startswith("data.xlsx[agreements]:5: column 'status': 'signed-ish' is not")
+
+
+def test_a_theme_cycle_is_an_error(tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "themes")
+    set_cell(folder, "themes", 3, "parent_id", "circular-economy")  # e-mobility
+    set_cell(folder, "themes", 4, "parent_id", "e-mobility")  # circular-economy
+    lines = problems_of(folder)
+    assert [line.split(":")[0:2] for line in lines if "leads back" in line] == [
+        ["themes.csv", "3"], ["themes.csv", "4"]]
+
+
+def test_a_name_equal_to_another_partys_short_name_is_a_likely_duplicate(
+        tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "alias")
+    rows = read_table(folder, "parties")
+    rows.append({**rows[0], "party_id": "kobia-agency", "name": "KOBİA", "short_name": "",
+                 "aliases": "", "kind": "agency", "parent_id": ""})
+    write_table(folder, "parties", rows)
+    lines = problems_of(folder)
+    assert any(line.startswith("parties.csv:23: column 'name':") and "'kobia'" in line
+               and line.endswith("(warning)") for line in lines), lines
