@@ -123,3 +123,24 @@ def test_an_unknown_key_is_a_configuration_error_naming_it(tmp_path) -> None:
     config.write_text('keep_runs = 3\n', encoding="utf-8")
     settings = load_settings(config)
     assert (settings.keep_runs, settings.schedule) == (3, ScheduleSettings())
+
+
+def test_a_failed_scheduled_run_is_told_to_the_operators(tmp_path, clock: FakeClock) -> None:
+    import email
+    import email.policy
+
+    from reports.config import DeliverySettings
+
+    settings = Settings(output=tmp_path / "output", delivery=DeliverySettings(
+        operators=("ops@example.org",), dry_run=True))
+
+    def broken(_: Settings) -> object:
+        raise PublishError("could not publish the run: No space left on device")
+
+    state = JobState()
+    guarded(settings, state, broken)()
+    assert state.failures == 1
+    [eml] = list((tmp_path / "output" / "outbox" / "operators").glob("*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "ops@example.org"
+    assert "No space left on device" in message.get_content()
