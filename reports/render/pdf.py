@@ -617,6 +617,15 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# Briefings handed to forked workers by index: they inherit this list, so nothing
+# is pickled (pickling the big briefings cost the parent as much CPU as rendering).
+_FORKED: list[Briefing] = []
+
+
+def _render_forked(index: int, path: Path) -> int:
+    return _render_job(_FORKED[index], path)
+
+
 def _render_job(briefing: Briefing, path: Path) -> int:
     try:
         return render_briefing(briefing, path)
@@ -655,16 +664,24 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     methods = multiprocessing.get_all_start_methods()
     # fork shares the already-parsed fonts and modules; spawn would re-import everything
     context = multiprocessing.get_context("fork") if "fork" in methods else None
+    # the largest first, so that no worker is left with a long one at the end
+    order = sorted(range(len(briefings)), key=lambda i: -len(briefings[i].agreements))
+    _FORKED[:] = briefings if context is not None else []
     with ProcessPoolExecutor(max_workers=count, mp_context=context,
                              initializer=_init_worker) as pool:
-        futures: dict[Future[int], str] = {
-            pool.submit(_render_job, b, folder / f"{b.name}.pdf"): b.name for b in briefings}
+        futures: dict[Future[int], str] = {}
+        for i in order:
+            b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
+            future = (pool.submit(_render_forked, i, path) if context is not None
+                      else pool.submit(_render_job, b, path))
+            futures[future] = b.name
         # the bar's monitor thread starts only after the workers were forked
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
             for future in as_completed(futures):
                 pages[futures[future]] = future.result()
                 bar.update()
+    _FORKED.clear()
     log.debug("rendered %d briefings with %d workers", len(briefings), count)
     return {name: pages[name] for name in names}
 
