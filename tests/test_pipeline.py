@@ -323,3 +323,14 @@ def test_a_real_scheduler_publishes_each_change_and_stops_on_sigterm(tmp_path: P
     assert "run published" in log and "stopping on SIGTERM" in log
     state = json.loads((output / "scheduler.json").read_text(encoding="utf-8"))
     assert state["failures"] == 0 and state["runs"] >= 2
+
+
+def test_old_runs_beyond_keep_runs_are_removed_after_a_successful_run(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    ids = [pipeline.run(settings_for(BUNDLED_SOURCES, output, force=True, keep_runs=2)).run_id
+           for _ in range(3)]
+    remaining = sorted(p.name for p in (output / "runs").iterdir())
+    assert remaining == sorted(ids[1:])
+    assert os.readlink(output / "latest") == f"runs/{ids[2]}"
+    manifest = json.loads((output / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["previous_run_id"] == ids[1]
