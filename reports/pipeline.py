@@ -204,10 +204,8 @@ def _deliver(settings: Settings, run_id: str) -> dict[str, str]:
 
 def _protected_runs(output: Path) -> set[str]:
     """Runs whose delivery is unfinished are kept past keep_runs."""
-    try:
-        from .deliver import unfinished_runs
-    except ImportError:
-        return set()
+    from .deliver import unfinished_runs
+
     return unfinished_runs(output)
 
 

@@ -95,10 +95,8 @@ def guarded(settings: Settings, state: JobState,
 def _notify_failure(settings: Settings, reason: str) -> None:
     if settings.delivery is None or not settings.delivery.operators:
         return
-    try:
-        from .deliver import notify_operators
-    except ImportError:
-        return
+    from .deliver import notify_operators
+
     try:
         notify_operators(settings, reason)
     except Exception as exc:
