@@ -214,3 +214,35 @@ def test_a_malformed_address_is_a_configuration_error(tmp_path: Path) -> None:
                       'briefings = ["overview"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="not an e-mail address"):
         load_settings(config)
+
+
+def test_deliver_command_sends_what_failed(smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    mailbox, port = smtp
+    mailbox.refuse.add("aic-partners@example.org")
+    settings = settings_with(port, tmp_path)
+    result = pipeline.run(settings)
+    assert result.deliveries["aic-partners@example.org"] == "failed"
+    mailbox.refuse.clear()
+    config = tmp_path / "agreement-reports.toml"
+    config.write_text(
+        f'output = "output"\n[delivery]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
+        'sender = "briefings@example.org"\n[[delivery.recipients]]\n'
+        'email = "aic-partners@example.org"\nbriefings = ["company:aic"]\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "reports", "deliver", "--run",
+                           result.run_id or "", "--config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert "aic-partners@example.org: sent" in done.stdout
+    assert set(mailbox.attachments("aic-partners@example.org")) == {"company-aic.pdf"}
+    status = subprocess.run([sys.executable, "-m", "reports", "status", "--config", str(config)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert f"delivery {result.run_id} to aic-partners@example.org: failed" in status.stdout
+    assert f"delivery {result.run_id} to aic-partners@example.org: sent" in status.stdout
