@@ -253,3 +253,24 @@ def test_a_name_equal_to_another_partys_short_name_is_a_likely_duplicate(
     lines = problems_of(folder)
     assert any(line.startswith("parties.csv:23: column 'name':") and "'kobia'" in line
                and line.endswith("(warning)") for line in lines), lines
+
+
+def test_an_idle_party_and_an_unused_theme_are_warnings(tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "idle")
+    parties = read_table(folder, "parties")
+    parties.append({**parties[0], "party_id": "ministry-of-ecology", "name": "Ministry of Ecology",
+                    "aliases": ""})
+    write_table(folder, "parties", parties)
+    themes = read_table(folder, "themes")
+    themes.append({"theme_id": "hydrogen", "name": "Hydrogen", "parent_id": "green-economy",
+                   "description": ""})
+    write_table(folder, "themes", themes)
+    data, problems = validate(read_sources(folder))
+    assert data is not None  # warnings never stop a run
+    lines = [str(p) for p in problems]
+    assert ("parties.csv:23: column 'party_id': 'ministry-of-ecology' takes part in no "
+            "agreement (warning)") in lines
+    assert "themes.csv:13: column 'theme_id': no agreement is under theme 'hydrogen' (warning)" \
+        in lines
+    # bp and SOCAR take part through their subsidiaries: no warning for them
+    assert not any("'bp' takes part" in line or "'socar' takes part" in line for line in lines)
