@@ -59,8 +59,11 @@ from .fonts import FONT, FONT_BOLD, register_fonts
 log = logging.getLogger(__name__)
 
 AUTHOR = "agreement-reports"
-LARGE_BRIEFING = 100  # more agreements than this: cards for the first few, table as appendix
-CARDS_IN_LARGE = 50
+# More agreements than this: cards for the first few, the table as an appendix. Cards
+# are most of a briefing's pages (and of its rendering time); past a few dozen
+# agreements a reader scans the table, and the workbook holds every detail.
+LARGE_BRIEFING = 40
+CARDS_IN_LARGE = 20
 TABLE_CHUNK = 200  # rows per LongTable: splitting one huge table across pages is quadratic
 NAMES_IN_CELL = 8  # more parties than this in one table cell: "+ N more" (a cell cannot split)
 TITLE_IN_CELL = 300  # characters of a title in a table cell; the card shows it whole
