@@ -59,7 +59,12 @@ def snapshot(data: DataSet) -> dict[str, dict[str, dict[str, str]]]:
         rows: dict[str, dict[str, str]] = {}
         for record in frame[columns].itertuples(index=False, name=None):
             values = {c: _text(v) for c, v in zip(columns, record, strict=True)}
-            rows["/".join(values[k] for k in key)] = values
+            row_key = "/".join(values[k] for k in key)
+            n = 1
+            while row_key in rows:  # targets have no id: a repeated one keeps its own row
+                n += 1
+                row_key = "/".join(values[k] for k in key) + f"#{n}"
+            rows[row_key] = values
         out[table] = rows
     return out
 

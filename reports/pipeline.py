@@ -223,11 +223,16 @@ def _with_changes(model: Model, briefings: list[Briefing], changes: list[Change]
         return briefings
     from .changes import participants
 
-    old_parties = participants(before)
-    old_themes: dict[str, set[str]] = {}
+    # previous run: party -> its agreements, theme -> agreements under it (built once)
+    old_by_party: dict[str, set[str]] = {}
+    for aid, parties in participants(before).items():
+        for pid in parties:
+            old_by_party.setdefault(pid, set()).add(aid)
+    old_by_theme: dict[str, set[str]] = {}
     for aid, row in before.get("agreements", {}).items():
         for tid in (t.strip() for t in row.get("themes", "").split(";")):
-            old_themes.setdefault(aid, set()).update(model.theme_ancestors.get(tid, ()))
+            for ancestor in model.theme_ancestors.get(tid, ()):
+                old_by_theme.setdefault(ancestor, set()).add(aid)
     out = []
     for b in briefings:
         if b.scope == "overview":
@@ -235,16 +240,16 @@ def _with_changes(model: Model, briefings: list[Briefing], changes: list[Change]
         else:
             now = {a.agreement_id for a in b.agreements}
             if b.scope == "theme":
-                prev = {a for a, ts in old_themes.items() if b.subject_id in ts}
+                covered = now | old_by_theme.get(b.subject_id, set())
                 theme_rows = {t for t, chain in model.theme_ancestors.items()
                               if b.subject_id in chain}
-                relevant = [c for c in changes if set(c.agreements) & (now | prev)
+                relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
                             or (c.table == "themes" and c.id in theme_rows)]
             else:
                 members = {b.subject_id, *model.parties_below(b.subject_id)}
-                prev = {a for a, ps in old_parties.items() if ps & members}
-                relevant = [c for c in changes if set(c.parties) & members
-                            or set(c.agreements) & (now | prev)]
+                covered = now.union(*(old_by_party.get(p, set()) for p in members))
+                relevant = [c for c in changes if not members.isdisjoint(c.parties)
+                            or not covered.isdisjoint(c.agreements)]
         lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
         if len(relevant) > MAX_CHANGE_LINES:
             lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
