@@ -6,6 +6,8 @@ run folder); the next run compares against it field by field.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from .validate import DataSet
 
-SNAPSHOT_PATH = "data/snapshot.json"
+SNAPSHOT_PATH = "data/snapshot.json.gz"  # gzip: about a tenth of the JSON at scale
 # how rows are identified per table, and their label in change lines
 KEYS: dict[str, tuple[str, ...]] = {
     "agreements": ("agreement_id",),
@@ -72,15 +74,21 @@ def snapshot(data: DataSet) -> dict[str, dict[str, dict[str, str]]]:
 def write_snapshot(snap: dict, folder: Path) -> Path:
     path = folder / SNAPSHOT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(snap, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    # streamed through a buffered text layer: never the whole JSON string in memory;
+    # mtime=0 keeps the file identical for identical data
+    with (path.open("wb") as raw,
+          gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as packed,
+          io.TextIOWrapper(packed, encoding="utf-8", write_through=False) as text):
+        json.dump(snap, text, ensure_ascii=False, sort_keys=True)
     return path
 
 
 def read_snapshot(run_folder: Path) -> dict | None:
     path = run_folder / SNAPSHOT_PATH
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with gzip.open(path, "rb") as handle:
+            return json.load(handle)
+    except (OSError, ValueError, EOFError):
         return None
 
 
