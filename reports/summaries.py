@@ -92,9 +92,19 @@ def agreements_table(model: Model) -> pd.DataFrame:
 
 def _with_extras(model: Model, name: str, table: pd.DataFrame,
                  frame: pd.DataFrame) -> pd.DataFrame:
+    """Carry a curator's extra columns through; one named like ours gets an 'extra: ' prefix."""
     for column in model.data.extra_columns.get(name, ()):
-        table[column] = frame[column].to_numpy()
+        header = column if column not in table.columns else f"extra: {column}"
+        table[header] = frame[column].to_numpy()
     return table.reset_index(drop=True)
+
+
+def theme_labels(model: Model, themes: list[str]) -> list[str]:
+    """Theme names as column headers; two themes sharing a name are told apart by their id."""
+    names = [str(model.themes.at[t, "name"]) for t in themes]
+    all_names = list(model.themes["name"])
+    return [f"{n} ({t})" if all_names.count(n) > 1 else n
+            for n, t in zip(names, themes, strict=True)]
 
 
 def parties_table(model: Model) -> pd.DataFrame:
@@ -148,7 +158,7 @@ def _theme_counts_by(model: Model, pairs: pd.DataFrame, key: str,
     merged = merged[~merged["agreement_id"].map(model.is_discussion)]
     table = merged.groupby([key, "theme_id"])["agreement_id"].nunique().unstack(fill_value=0)
     table = table.reindex(columns=themes, fill_value=0)
-    table.columns = [str(model.themes.at[t, "name"]) for t in themes]
+    table.columns = theme_labels(model, themes)
     return table
 
 

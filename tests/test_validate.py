@@ -11,7 +11,14 @@ from reports.config import Settings
 from reports.errors import InvalidData
 from reports.model import Model
 from reports.sources import read_sources
-from reports.summaries import by_company, by_country, by_ministry, by_theme
+from reports.summaries import (
+    agreements_table,
+    by_company,
+    by_country,
+    by_ministry,
+    by_theme,
+    party_theme_matrix,
+)
 from reports.validate import validate
 from tests.conftest import BUNDLED_SOURCES
 from tests.datasets import copy_bundled, read_table, set_cell, to_workbook, write_table
@@ -274,3 +281,19 @@ def test_an_idle_party_and_an_unused_theme_are_warnings(tmp_path: Path) -> None:
         in lines
     # bp and SOCAR take part through their subsidiaries: no warning for them
     assert not any("'bp' takes part" in line or "'socar' takes part" in line for line in lines)
+
+
+def test_two_themes_with_one_name_and_an_extra_column_named_like_ours_stay_apart(
+        tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "names")
+    set_cell(folder, "themes", 3, "name", "Green economy")  # e-mobility, under green-economy
+    set_cell(folder, "agreements", 2, "parties", "my own list")  # an extra column
+    data, problems = validate(read_sources(folder))
+    assert data is not None, [str(p) for p in problems]
+    model = Model(data)
+    matrix = party_theme_matrix(model)
+    assert {"Green economy (green-economy)", "Green economy (e-mobility)"} <= set(matrix.columns)
+    assert matrix.set_index("party_id").at["byd", "Green economy (e-mobility)"] == 1
+    table = agreements_table(model)
+    assert table.at[0, "extra: parties"] == "my own list"
+    assert "Ministry of Economy" in table.at[0, "parties"]
