@@ -24,6 +24,9 @@ TABLE_NAMES = tuple(t.name for t in TABLES)
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_COMPRESSION_RATIO = 250
 RATIO_CHECK_ABOVE_BYTES = 4 * 1024**2
+# csv's default cap is 131,072 characters a cell; long curated texts are legitimate
+# (the workbook cuts them at Excel's limit with a warning), so allow far more.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 SAVE_AS_UTF8 = 'UTF-8 or UTF-16 with a byte-order mark (in Excel: "Save as > CSV UTF-8")'
 
 
@@ -115,6 +118,7 @@ def _read_csv_folder(folder: Path) -> RawData:
             continue
         assert text is not None
         records: list[list[str]] = []
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
         try:
             reader = csv.reader(io.StringIO(text, newline=""), strict=True)
             records = list(reader)

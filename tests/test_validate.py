@@ -297,3 +297,20 @@ def test_two_themes_with_one_name_and_an_extra_column_named_like_ours_stay_apart
     table = agreements_table(model)
     assert table.at[0, "extra: parties"] == "my own list"
     assert "Ministry of Economy" in table.at[0, "parties"]
+
+
+def test_a_very_long_cell_is_read_and_a_nul_byte_is_removed_with_a_warning(
+        tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "long")
+    set_cell(folder, "agreements", 2, "summary", "x" * 200_000)
+    data, problems = validate(read_sources(folder))
+    assert data is not None, [str(p) for p in problems]
+    assert len(data.agreements.at[0, "summary"]) == 200_000
+    text = (folder / "themes.csv").read_text(encoding="utf-8")
+    (folder / "themes.csv").write_text(text.replace("E-mobility", "E-mob\0ility"),
+                                       encoding="utf-8")
+    data, problems = validate(read_sources(folder))
+    assert data is not None
+    assert ("themes.csv:3: column 'name': removed characters a workbook cannot hold (U+0000) "
+            "(warning)") in [str(p) for p in problems]
+    assert data.themes.at[1, "name"] == "E-mobility"
