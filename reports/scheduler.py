@@ -112,6 +112,15 @@ def setup_logging(output: Path) -> None:
     logging.getLogger().addHandler(handler)
 
 
+def in_zone(moment: dt.datetime | None, timezone: str) -> str | None:
+    """schedule's naive machine-local time, shown in the configured zone (operators read it)."""
+    if moment is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone().astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
 def write_state(output: Path, scheduler: schedule.Scheduler, state: JobState,
                 settings: Settings) -> None:
     """The heartbeat `status` shows, replaced atomically."""
@@ -119,7 +128,7 @@ def write_state(output: Path, scheduler: schedule.Scheduler, state: JobState,
     record = {
         "pid": os.getpid(),
         "heartbeat": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "next_run": next_run.astimezone().isoformat(timespec="seconds") if next_run else None,
+        "next_run": in_zone(next_run, settings.schedule.timezone),
         "every": settings.schedule.every, "timezone": settings.schedule.timezone,
         "runs": state.runs, "failures": state.failures, "last_outcome": state.last_outcome,
         "last_run_id": state.last_run_id,
@@ -150,7 +159,7 @@ def serve(settings: Settings, *, run_now: bool = False,
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("scheduler started: every %s (%s); next run %s", settings.schedule.every,
-             settings.schedule.timezone, scheduler.next_run)
+             settings.schedule.timezone, in_zone(scheduler.next_run, settings.schedule.timezone))
     try:
         if run_now:
             job()
