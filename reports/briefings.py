@@ -139,6 +139,18 @@ def _canon(value: object) -> object:
     return value
 
 
+def single_event(model: Model) -> str:
+    """The event every dated agreement shares (e.g. "COP29"), or "" when they differ."""
+    events = {e for e in model.agreements["event"] if e}
+    return next(iter(events)) if len(events) == 1 else ""
+
+
+def dataset_name(model: Model) -> str:
+    """How readers call the data set: "COP29 agreements", or "Agreements"."""
+    event = single_event(model)
+    return f"{event} agreements" if event else "Agreements"
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
@@ -153,9 +165,8 @@ class _Builder:
     def __init__(self, model: Model, as_of: str) -> None:
         self.m = model
         self.as_of = as_of
-        events = Counter(e for e in model.agreements["event"] if e)
-        self.event = events.most_common(1)[0][0] if len(events) == 1 else ""
-        self.dataset = f"{self.event} agreements" if self.event else "Agreements"
+        self.event = single_event(model)
+        self.dataset = dataset_name(model)
         self.display = {pid: model.display_name(pid) for pid in model.parties.index}
         self.part_by_agreement: dict[str, list[tuple[str, str, str, str]]] = {}
         for aid, pid, role, cert, note in zip(
@@ -186,7 +197,6 @@ class _Builder:
         """Every agreement built once, as plain values (pandas look-ups per cell are slow)."""
         m = self.m
         parties = self._records(m.data.parties, "party_id")
-        self.party_kind = {pid: r["kind"] for pid, r in parties.items()}
         self.party_country = {pid: r["country"] for pid, r in parties.items()}
         self.theme_name = {r["theme_id"]: r["name"] for r in m.data.themes.to_dict("records")}
         self.kind_of: dict[str, str] = {}

@@ -6,15 +6,22 @@ run folder); the next run compares against it field by field.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .validate import DataSet
 
+if TYPE_CHECKING:
+    from .briefings import Briefing
+    from .model import Model
+
+MAX_CHANGE_LINES = 40  # per briefing; the workbook's Changes table has them all
 SNAPSHOT_PATH = "data/snapshot.json.gz"  # gzip: about a tenth of the JSON at scale
 # how rows are identified per table, and their label in change lines
 KEYS: dict[str, tuple[str, ...]] = {
@@ -157,3 +164,46 @@ def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
 
     return pd.DataFrame([(c.change, c.table, c.id, c.field, c.before, c.after) for c in changes],
                         columns=["change", "table", "id", "field", "before", "after"])
+
+
+def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Change],
+                      before: dict) -> list[Briefing]:
+    """Give each briefing the 'since the last briefing' lines that concern it.
+
+    The overview gets every change; a party's briefing those about the party, a
+    party below it, or an agreement it covers now or covered in the last run; a
+    theme's those about an agreement under it now or then, or about its themes.
+    """
+    # previous run: party -> its agreements, theme -> agreements under it (built once)
+    old_by_party: dict[str, set[str]] = {}
+    for aid, parties in participants(before).items():
+        for pid in parties:
+            old_by_party.setdefault(pid, set()).add(aid)
+    old_by_theme: dict[str, set[str]] = {}
+    for aid, row in before.get("agreements", {}).items():
+        for tid in (t.strip() for t in row.get("themes", "").split(";")):
+            for ancestor in model.theme_ancestors.get(tid, ()):
+                old_by_theme.setdefault(ancestor, set()).add(aid)
+    out = []
+    for b in briefings:
+        if b.scope == "overview":
+            relevant = changes
+        else:
+            now = {a.agreement_id for a in b.agreements}
+            if b.scope == "theme":
+                covered = now | old_by_theme.get(b.subject_id, set())
+                theme_rows = {t for t, chain in model.theme_ancestors.items()
+                              if b.subject_id in chain}
+                relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
+                            or (c.table == "themes" and c.id in theme_rows)]
+            else:
+                members = {b.subject_id, *model.parties_below(b.subject_id)}
+                covered = now.union(*(old_by_party.get(p, set()) for p in members))
+                relevant = [c for c in changes if not members.isdisjoint(c.parties)
+                            or not covered.isdisjoint(c.agreements)]
+        lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
+        if len(relevant) > MAX_CHANGE_LINES:
+            lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
+                         "Changes table of the workbook.")
+        out.append(dataclasses.replace(b, changes=tuple(lines)))
+    return out

@@ -206,7 +206,7 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
         raise DeliveryError(f"run {run_id} is not in {output / RUNS}")
     planned = parcels(delivery, manifest)  # configuration errors before anything is sent
     dry = delivery.dry_run if dry_run is None else dry_run
-    dataset = _dataset_name(manifest)
+    dataset = str(manifest.get("dataset") or "Agreements")
     outcomes: dict[str, str] = {}
     for parcel in planned:
         email = parcel.recipient.email
@@ -237,15 +237,6 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
                                 "messages": len(messages)})
         outcomes[email] = "sent"
     return outcomes
-
-
-def _dataset_name(manifest: dict) -> str:
-    for f in manifest.get("files", []):
-        if f.get("scope") == "overview" and f.get("kind") == "briefing":
-            title = str(f.get("title", ""))
-            if title.startswith("Agreements signed at "):
-                return title.removeprefix("Agreements signed at ") + " agreements"
-    return "Agreement"
 
 
 def _write_outbox(folder: Path, email: str, messages: list[EmailMessage]) -> None:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .model import Model
 
 log = logging.getLogger(__name__)
-MAX_CHANGE_LINES = 40
 WORKBOOK = "agreements.xlsx"
 
 
@@ -126,7 +125,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     pub.remove_stale_staging(output)
 
     from .briefings import build_briefings
-    from .changes import diff, read_snapshot, snapshot
+    from .changes import diff, read_snapshot, snapshot, with_change_lines
     from .model import Model
     from .sources import read_sources
     from .validate import validate
@@ -147,7 +146,8 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         before = read_snapshot(previous_folder) if previous_folder else None
         changes = diff(before, snap) if before is not None else None
         briefings = build_briefings(model, as_of, settings.scopes)
-        briefings = _with_changes(model, briefings, changes, before)
+        if changes is not None and before is not None:
+            briefings = with_change_lines(model, briefings, changes, before)
     if settings.delivery is not None:
         from .deliver import check_subscriptions
 
@@ -214,50 +214,6 @@ def _as_of(model: Model, started: dt.datetime) -> str:
     return max(dates) if dates else started.date().isoformat()
 
 
-def _with_changes(model: Model, briefings: list[Briefing], changes: list[Change] | None,
-                  before: dict | None) -> list[Briefing]:
-    """Give each briefing the 'since the last briefing' lines that concern it."""
-    import dataclasses
-
-    if changes is None or before is None:
-        return briefings
-    from .changes import participants
-
-    # previous run: party -> its agreements, theme -> agreements under it (built once)
-    old_by_party: dict[str, set[str]] = {}
-    for aid, parties in participants(before).items():
-        for pid in parties:
-            old_by_party.setdefault(pid, set()).add(aid)
-    old_by_theme: dict[str, set[str]] = {}
-    for aid, row in before.get("agreements", {}).items():
-        for tid in (t.strip() for t in row.get("themes", "").split(";")):
-            for ancestor in model.theme_ancestors.get(tid, ()):
-                old_by_theme.setdefault(ancestor, set()).add(aid)
-    out = []
-    for b in briefings:
-        if b.scope == "overview":
-            relevant = changes
-        else:
-            now = {a.agreement_id for a in b.agreements}
-            if b.scope == "theme":
-                covered = now | old_by_theme.get(b.subject_id, set())
-                theme_rows = {t for t, chain in model.theme_ancestors.items()
-                              if b.subject_id in chain}
-                relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
-                            or (c.table == "themes" and c.id in theme_rows)]
-            else:
-                members = {b.subject_id, *model.parties_below(b.subject_id)}
-                covered = now.union(*(old_by_party.get(p, set()) for p in members))
-                relevant = [c for c in changes if not members.isdisjoint(c.parties)
-                            or not covered.isdisjoint(c.agreements)]
-        lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
-        if len(relevant) > MAX_CHANGE_LINES:
-            lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
-                         "Changes table of the workbook.")
-        out.append(dataclasses.replace(b, changes=tuple(lines)))
-    return out
-
-
 def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path,
                     previous_folder: Path | None, previous: dict | None) -> list[pub.FileEntry]:
     """Render each briefing, or reuse last run's file when its data version is the same."""
@@ -266,7 +222,7 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
     folder = staging / "briefings"
     folder.mkdir(parents=True, exist_ok=True)
     old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
-    reused: dict[str, int] = {}
+    reused: dict[str, dict] = {}  # name -> last run's manifest entry, checked against the file
     to_render = []
     for b in briefings:
         entry = old.get(b.filename)
@@ -278,19 +234,22 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
                 os.link(source, target)
             except OSError:
                 shutil.copyfile(source, target)
-            reused[b.name] = int(entry.get("pages", 0))
+            reused[b.name] = entry
         else:
             to_render.append(b)
     pages = render_briefings(to_render, folder, workers=settings.workers,
                              progress=settings.progress) if to_render else {}
-    pages.update(reused)
     entries = []
     for b in briefings:
         path = staging / b.filename
-        entries.append(pub.FileEntry(
-            b.filename, "briefing", b.scope, b.subject, path.stat().st_size,
-            pub.sha256_file(path), b.version, b.title, pages.get(b.name, 0),
-            b.name in reused, b.subject_id, b.changes))
+        old_entry = reused.get(b.name)
+        if old_entry:  # its bytes were verified above: no second read
+            size, digest, count = old_entry["bytes"], old_entry["sha256"], old_entry["pages"]
+        else:
+            size, digest, count = path.stat().st_size, pub.sha256_file(path), pages[b.name]
+        entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
+                                     b.version, b.title, count, old_entry is not None,
+                                     b.subject_id, b.changes))
     return entries
 
 
@@ -298,6 +257,7 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
               fingerprint: str, previous: dict | None, model: Model, warnings: list[Problem],
               staging: Path, briefings: list[pub.FileEntry],
               changes: list[Change] | None) -> dict:
+    from .briefings import dataset_name
     from .summaries import key_counts
 
     workbook = staging / WORKBOOK
@@ -311,6 +271,7 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
                    for kind in ("added", "removed", "changed")}
     return {
         "run_id": run_id,
+        "dataset": dataset_name(model),
         "started_at": started.isoformat(),
         "finished_at": _now().isoformat(),
         "as_of": as_of,
