@@ -20,7 +20,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from .fonts import FONT, register_fonts
+from .fonts import FONT, register_fonts, show_text
 
 BAR = colors.HexColor("#3d6e9e")
 AXIS = colors.HexColor("#b8c2cc")
@@ -76,7 +76,6 @@ class BarChart:
     def draw(self, canv: Canvas, x: float, top: float) -> None:
         """Draw with the chart's top-left corner at (x, top)."""
         size, leading = self.font_size, self.leading
-        canv.setFont(FONT, size)
         y = top - 1
         for lines, value, row_h in self.rows:
             middle = y - row_h / 2
@@ -84,9 +83,11 @@ class BarChart:
             first = middle + (len(lines) - 1) * leading / 2 - size * 0.35
             canv.setFillColor(LABEL)
             for i, line in enumerate(lines):
-                canv.drawRightString(x + self.label_room, first - i * leading, line)
+                right = x + self.label_room - stringWidth(line, FONT, size)
+                show_text(canv, right, first - i * leading, line, FONT, size)
             length = self.bar_room * value / self.top_value if self.top_value else 0
-            canv.drawString(x + self.axis_x + length + 3, middle - size * 0.35, str(value))
+            show_text(canv, x + self.axis_x + length + 3, middle - size * 0.35, str(value), FONT,
+                      size)
             if length:
                 canv.setFillColor(BAR)
                 canv.rect(x + self.axis_x, middle - self.bar_h / 2, length, self.bar_h,
@@ -97,7 +98,7 @@ class BarChart:
         canv.line(x + self.axis_x, y, x + self.axis_x, top - 1)
         if self.others:
             canv.setFillColor(MUTED)
-            canv.drawString(x + self.axis_x, y - leading + 1, self.others)
+            show_text(canv, x + self.axis_x, y - leading + 1, self.others, FONT, size)
 
 
 def bar_chart(pairs: Sequence[tuple[str, int]], width: float, *, max_bars: int = MAX_BARS,

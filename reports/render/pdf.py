@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 from ..briefings import Briefing, BriefingAgreement, BriefingParty
 from .charts import BarChart, bar_chart
-from .fonts import FONT, FONT_BOLD, register_fonts
+from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
+from .fonts import show_text as _show
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ class _BriefingCanvas(Canvas):
     def __init__(self, target: io.BytesIO, briefing: Briefing, version: str) -> None:
         # reportlab's page preamble would otherwise select (and so list) Helvetica
         super().__init__(target, pagesize=A4, invariant=1, initialFontName=FONT, lang="en")
+        prepare_document(self._doc)
         self.setDateFormatter(lambda *_: _pdf_date(briefing.as_of))
         self._footer_tail = f" · data version {version}"
         self.page_count = 0
@@ -408,14 +410,12 @@ class _Pen:
                 canv.setLineWidth(0.5)
                 canv.line(x, top - line.leading / 2, x + WIDTH, top - line.leading / 2)
             if line.bullet:
-                canv.setFont(FONT, line.size)
                 canv.setFillColor(INK)
-                canv.drawString(x + 1, baseline, line.bullet)
+                _show(canv, x + 1, baseline, line.bullet, FONT, line.size)
             for dx, text, font, color, url in line.segments:
                 left = x + line.indent + dx
-                canv.setFont(font, line.size)
                 canv.setFillColor(color)
-                canv.drawString(left, baseline, text)
+                _show(canv, left, baseline, text, font, line.size)
                 if url:
                     w = stringWidth(text, font, line.size)
                     canv.setStrokeColor(color)
@@ -634,15 +634,13 @@ class _Briefing:
             canv.setFillColor(TABLE_HEADER_BG)
             canv.rect(MARGIN_X, top - header_h, WIDTH, header_h, stroke=0, fill=1)
             canv.setFillColor(INK)
-            canv.setFont(FONT_BOLD, CELL)
             x = MARGIN_X
             for text, w in zip(head, widths, strict=True):
-                canv.drawString(x + 4, top - pad_top - CELL_LEADING * 0.78, text)
+                _show(canv, x + 4, top - pad_top - CELL_LEADING * 0.78, text, FONT_BOLD, CELL)
                 x += w
             canv.setStrokeColor(RULE)
             canv.setLineWidth(0.6)
             canv.line(MARGIN_X, top - header_h, MARGIN_X + WIDTH, top - header_h)
-            canv.setFont(FONT, CELL)
             pen.y = top - header_h
 
         pen.need(header_h + 3 * CELL_LEADING)
@@ -671,7 +669,7 @@ class _Briefing:
             for cell, w in zip(cells, widths, strict=True):
                 baseline = top - pad_top - CELL_LEADING * 0.78
                 for indent, line in cell:
-                    canv.drawString(x + 4 + indent, baseline, line)
+                    _show(canv, x + 4 + indent, baseline, line, FONT, CELL)
                     baseline -= CELL_LEADING
                 x += w
             pen.y = top - row_h
