@@ -52,8 +52,7 @@ AUTHOR = "agreement-reports"
 # agreements a reader scans the table, and the workbook holds every detail.
 LARGE_BRIEFING = 12
 CARDS_IN_LARGE = 5
-NAMES_IN_CELL = 8  # more parties than this in one table cell: "+ N more"
-TITLE_LINES = 4  # lines of a title in a table cell; the card shows it whole
+CELL_LINES = 2  # lines of a table cell, cut with … or "+ N more"; the cards show all
 TABLE_ROWS_MAX = 2000  # a briefing lists at most this many agreements; the workbook has all
 PARALLEL_FROM = 4  # fewer briefings than this render in-process: forking costs more
 
@@ -141,6 +140,21 @@ def _fit(text: str, width: float, size: float = 7.5, font: str = FONT) -> str:
     return text[:low].rstrip() + "…"
 
 
+_WIDTHS: dict[tuple[str, str], float] = {}
+
+
+def _word_width(word: str, font: str, size: float) -> float:
+    """stringWidth of a word, remembered per process: names and theme words recur in
+    thousands of table cells, and a dictionary look-up is several times cheaper."""
+    key = (word, font)
+    unit = _WIDTHS.get(key)
+    if unit is None:
+        if len(_WIDTHS) > 200_000:  # a bound on memory; the cache refills with what recurs
+            _WIDTHS.clear()
+        unit = _WIDTHS[key] = stringWidth(word, font, 1000.0) / 1000.0
+    return unit * size
+
+
 def _cut(word: str, font: str, size: float, width: float) -> list[str]:
     """A word wider than a line, cut between characters into pieces that fit."""
     pieces: list[str] = []
@@ -159,12 +173,12 @@ def _split(text: str, font: str, size: float, width: float) -> list[str]:
     """Greedy word wrap of plain text to `width` points; over-long words are cut."""
     if stringWidth(text, font, size) <= width and "\n" not in text:
         return [text]
-    space = stringWidth(" ", font, size)
+    space = _word_width(" ", font, size)
     lines: list[str] = []
     current: list[str] = []
     used = 0.0
     for word in text.split():
-        w = stringWidth(word, font, size)
+        w = _word_width(word, font, size)
         if w > width:
             if current:
                 lines.append(" ".join(current))
@@ -269,8 +283,8 @@ def _paragraph(runs: Sequence[_Run] | str, style: _Style, width: float = WIDTH, 
         segments, x = [], 0.0
 
     for word, run, spaced in words:
-        space = stringWidth(" ", run.font, size) if spaced and segments else 0.0
-        w = stringWidth(word, run.font, size)
+        space = _word_width(" ", run.font, size) if spaced and segments else 0.0
+        w = _word_width(word, run.font, size)
         pieces = [word]
         if w > room:
             pieces = _cut(word, run.font, size, room)
@@ -600,20 +614,29 @@ class _Briefing:
         return [rest * 0.38, kind, date, rest * 0.37, rest * 0.25, status]
 
     def names_cell(self, a: BriefingAgreement, width: float) -> list[tuple[float, str]]:
-        """One name per entry, a wrapped name indented under its first line."""
+        """The partners as a list on at most two lines, ending "+ N more" when cut."""
         own = self.own_part(a)
         names = [p.name + (" (inferred)" if p.certainty == "inferred" else "")
                  for p in self.partners_of(a)]
         names += [f"via {v}" for v in dict.fromkeys(p.via for p in own if p.via)]
         names += [f"inferred: {p.name}" for p in own if p.certainty == "inferred"]
-        if len(names) > NAMES_IN_CELL:
-            more = len(names) - NAMES_IN_CELL + 1
-            names = [*names[:NAMES_IN_CELL - 1], f"+ {more} more"]
-        out: list[tuple[float, str]] = []
-        for name in names:
-            lines = _clip(_split(name, FONT, CELL, width - 6), 3, FONT, CELL, width - 6)
-            out += [(0.0 if i == 0 else 6.0, line) for i, line in enumerate(lines)]
-        return out or [(0.0, "–")]
+        if not names:
+            return [(0.0, "–")]
+        def lines_with(shown: int) -> list[str]:
+            rest = f" + {len(names) - shown} more" if shown < len(names) else ""
+            return _split(", ".join(names[:shown]) + rest, FONT, CELL, width)
+
+        lines = lines_with(len(names))
+        if len(lines) > CELL_LINES:
+            low, high = 1, len(names) - 1  # the most names that fit, by bisection
+            while low < high:
+                middle = (low + high + 1) // 2
+                if len(lines_with(middle)) <= CELL_LINES:
+                    low = middle
+                else:
+                    high = middle - 1
+            lines = lines_with(low)
+        return [(0.0, line) for line in _clip(lines, CELL_LINES, FONT, CELL, width)]
 
     def table(self) -> None:
         pen, canv = self.pen, self.pen.canv
@@ -647,12 +670,12 @@ class _Briefing:
         header()
         for n, a in enumerate(listed):
             cells = [
-                plain(a.title, 0, TITLE_LINES),
-                plain(_cap(_words(a.kind)), 1, 2),
-                plain(a.signed_on or "–", 2, 2),
+                plain(a.title, 0, CELL_LINES),
+                plain(_cap(_words(a.kind)), 1, CELL_LINES),
+                plain(a.signed_on or "–", 2, 1),
                 self.names_cell(a, inner[3]),
-                plain(", ".join(a.themes) or "–", 4, 4),
-                plain(_cap(_words(a.status)) or "–", 5, 2),
+                plain(", ".join(a.themes) or "–", 4, CELL_LINES),
+                plain(_cap(_words(a.status)) or "–", 5, CELL_LINES),
             ]
             row_h = max(len(c) for c in cells) * CELL_LEADING + pad_top + pad_bottom
             if row_h > pen.room():
