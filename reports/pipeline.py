@@ -9,20 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import multiprocessing
+import multiprocessing.process
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import publish as pub
 from .config import Settings
 from .errors import InvalidData, ReportsError, RunLocked
 from .problems import Problem
 from .sources import sources_sha256
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .briefings import Briefing
@@ -110,6 +115,70 @@ def _record(output: Path, record: dict, started: dt.datetime, outcome: str, cloc
         log.warning("could not append to %s: %s", output / pub.HISTORY, exc)
 
 
+# Data sets with fewer agreements than this write their workbook in-process: forking
+# costs more than the overlap saves.
+BACKGROUND_FROM = 2_000
+
+
+class _Job:
+    """A job run in a forked process while this one goes on (or in-process, at `result()`).
+
+    `result()` returns the job's value or raises its exception. Leaving the `with`
+    block stops a job still running (when something else failed), so that nothing
+    outlives the run. The job's closure is inherited through fork, never pickled;
+    only its (small) value or exception comes back through a pipe.
+    """
+
+    def __init__(self, job: Callable[[], T], *, background: bool) -> None:
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._value: tuple[bool, object] | None = None
+        self._job = job
+        if background and "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")
+            self._reader, writer = context.Pipe(duplex=False)
+            self._process = context.Process(target=_job_child, args=(job, writer),
+                                            name="workbook", daemon=True)
+            self._process.start()
+            writer.close()
+
+    def result(self) -> T:
+        if self._process is None:
+            return self._job()
+        if self._value is None:
+            try:
+                self._value = self._reader.recv()
+            except EOFError:
+                self._process.join()
+                raise ReportsError(f"the {self._process.name} writer stopped without a "
+                                   f"result (exit code {self._process.exitcode})") from None
+            self._process.join()
+        ok, value = self._value
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
+
+    def __enter__(self) -> _Job:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _job_child(job: Callable[[], object], writer: Connection) -> None:
+    try:
+        outcome: tuple[bool, object] = (True, job())
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        outcome = (False, exc)
+    try:
+        writer.send(outcome)
+    except Exception as exc:  # an unpicklable value or exception: say what it was
+        writer.send((False, ReportsError(f"{outcome[1]!r} ({exc})")))
+    writer.close()
+
+
 def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunResult:
     output = settings.output
     with clock.stage("hash"):
@@ -145,13 +214,6 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         snap = snapshot(data)
         before = read_snapshot(previous_folder) if previous_folder else None
         changes = diff(before, snap) if before is not None else None
-        briefings = build_briefings(model, as_of, settings.scopes)
-        if changes is not None and before is not None:
-            briefings = with_change_lines(model, briefings, changes, before)
-    if settings.delivery is not None:
-        from .deliver import check_subscriptions
-
-        check_subscriptions(settings.delivery, briefings)
     run_id = pub.new_run_id(started, data_sha)
     bump = 0
     while (output / pub.RUNS / run_id).exists():  # two forced runs within one second
@@ -160,18 +222,37 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     with pub.staging_folder(output, run_id) as staging:
         from .changes import changes_frame, write_snapshot
 
-        write_snapshot(snap, staging)
-        with clock.stage("workbook"):
+        def write_files() -> tuple[list[Problem], float]:
+            """The workbook and the snapshot: all they need is known by now."""
             from .render.xlsx import write_workbook
 
+            start = time.perf_counter()
+            write_snapshot(snap, staging)
             cut = write_workbook(
                 model, staging / WORKBOOK, as_of=as_of,
                 generated_at=_local(settings, started), warnings=warnings,
                 changes=changes_frame(changes) if changes is not None else None,
                 sources_label=str(settings.sources), run_id=run_id)
-            warnings.extend(cut or [])
-        with clock.stage("briefings"):
-            entries = _briefing_files(settings, briefings, staging, previous_folder, previous)
+            return cut or [], time.perf_counter() - start
+
+        # the workbook is written in a forked process while this one builds and renders
+        # the briefings: neither needs the other, and each keeps a core busy
+        background = len(model.agreements) >= BACKGROUND_FROM and settings.workers != 1
+        with _Job(write_files, background=background) as workbook:
+            with clock.stage("briefings"):
+                briefings = build_briefings(model, as_of, settings.scopes)
+                if changes is not None and before is not None:
+                    briefings = with_change_lines(model, briefings, changes, before)
+                if settings.delivery is not None:
+                    from .deliver import check_subscriptions
+
+                    check_subscriptions(settings.delivery, briefings)
+                entries = _briefing_files(settings, briefings, staging, previous_folder,
+                                          previous)
+            with clock.stage("workbook wait"):
+                cut, seconds = workbook.result()
+            clock.timings["workbook"] = round(seconds, 4)
+            warnings.extend(cut)
         with clock.stage("publish"):
             manifest = _manifest(settings, run_id, started, as_of, data_sha, fingerprint,
                                  previous, model, warnings, staging, entries, changes)

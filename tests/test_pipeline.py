@@ -21,7 +21,7 @@ AS_OF = "2024-11-27"
 
 
 def settings_for(sources: Path, output: Path, **kw: object) -> Settings:
-    return Settings(sources=sources, output=output, workers=1, **kw)
+    return Settings(**{"sources": sources, "output": output, "workers": 1, **kw})
 
 
 def cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -188,7 +188,9 @@ def _fail(*_: object, **__: object) -> None:
     raise OSError(28, "No space left on device")
 
 
-@pytest.mark.parametrize("stage", ["validation", "workbook", "briefing", "publish"])
+@pytest.mark.parametrize("stage", ["validation", "workbook", "workbook in a forked process",
+                                   "briefing", "briefing while the workbook is forked",
+                                   "publish"])
 def test_a_failure_at_any_stage_leaves_latest_untouched(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
     sources = copy_bundled(tmp_path / "sources")
@@ -199,13 +201,18 @@ def test_a_failure_at_any_stage_leaves_latest_untouched(
     if stage == "validation":
         set_cell(sources, "agreements", 2, "kind", "treaty")
         expected: type[Exception] = InvalidData
-    elif stage == "workbook":
+    elif stage.startswith("workbook"):
         import reports.render.xlsx
 
+        if "forked" in stage:  # big data sets write the workbook in a forked process
+            monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0)
         monkeypatch.setattr(reports.render.xlsx, "write_workbook", _fail)
         expected = OSError
-    elif stage == "briefing":
+    elif stage.startswith("briefing"):
         import reports.render.pdf
+
+        if "forked" in stage:  # the workbook's process is stopped, its file discarded
+            monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0)
 
         monkeypatch.setattr(reports.render.pdf, "render_briefings", _fail)
         expected = OSError
@@ -215,11 +222,30 @@ def test_a_failure_at_any_stage_leaves_latest_untouched(
         monkeypatch.setattr(reports.publish.os, "rename", _fail)
         expected = PublishError
     with pytest.raises(expected):
-        pipeline.run(settings_for(sources, output))
+        # two workers: one worker means no second process, for the workbook either
+        pipeline.run(settings_for(sources, output, workers=2 if "forked" in stage else 1))
     assert snapshot_of(output) == before
     assert not [p for p in output.iterdir() if p.name.startswith((".staging", "latest.tmp"))]
     history = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
     assert history[-1]["outcome"] == ("invalid" if stage == "validation" else "failed")
+
+
+def test_a_workbook_written_in_a_forked_process_is_the_same_workbook(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from python_calamine import CalamineWorkbook
+
+    runs = {}
+    for background in (False, True):
+        monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0 if background else 10**9)
+        output = tmp_path / f"output-{background}"
+        result = pipeline.run(settings_for(BUNDLED_SOURCES, output, workers=2))
+        assert result.outcome == "published"
+        assert result.timings["workbook"] > 0
+        book = CalamineWorkbook.from_path(str(output / "latest" / "agreements.xlsx"))
+        sheets = {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names
+                  if name != "Overview"}  # the overview shows the run's own time and id
+        runs[background] = (sorted(p.name for p in (output / "latest").rglob("*")), sheets)
+    assert runs[True] == runs[False]
 
 
 def test_invalid_data_from_the_command_line_prints_every_problem_and_writes_nothing(
