@@ -169,25 +169,35 @@ class _Builder:
         self.dataset = dataset_name(model)
         self.display = {pid: model.display_name(pid) for pid in model.parties.index}
         self.part_by_agreement: dict[str, list[tuple[str, str, str, str]]] = {}
+        part = model.participation
         for aid, pid, role, cert, note in zip(
-                model.participation["agreement_id"], model.participation["party_id"],
-                model.participation["role"], model.participation["certainty"],
-                model.participation["note"], strict=True):
+                *(part[c].tolist() for c in ("agreement_id", "party_id", "role", "certainty",
+                                             "note")), strict=True):
             self.part_by_agreement.setdefault(aid, []).append((pid, role, cert, note))
         self.targets_by_agreement: dict[str, list[BriefingTarget]] = {}
         t = model.targets
         for aid, desc, metric, value, unit, year in zip(
-                t["agreement_id"], t["description"], t["metric"], t["value"], t["unit"],
-                t["target_year"], strict=True):
+                *(t[c].tolist() for c in ("agreement_id", "description", "metric", "value",
+                                          "unit", "target_year")), strict=True):
             self.targets_by_agreement.setdefault(aid, []).append(BriefingTarget(
                 desc, metric, None if pd.isna(value) else float(value), unit,
                 None if pd.isna(year) else int(year)))
         self.themes_by_agreement: dict[str, list[str]] = {}
         at = model.agreement_themes
-        for aid, tid in zip(at["agreement_id"], at["theme_id"], strict=True):
+        for aid, tid in zip(at["agreement_id"].tolist(), at["theme_id"].tolist(), strict=True):
             self.themes_by_agreement.setdefault(aid, []).append(tid)
         self.top_themes = set(model.top_themes)
         self.base = self._base_agreements()
+        # every briefing lists its agreements in one order (signed first, by date, title):
+        # ranked once here, so that each briefing sorts plain integers
+        ranked = sorted(self.base, key=lambda a: (
+            self.kind_of[a] == DISCUSSION, _date_key(self.signed_on[a]), self.title_of[a], a))
+        self.rank = {aid: n for n, aid in enumerate(ranked)}
+        # each agreement's party ids and their countries, for counting partners
+        self.party_ids = {aid: frozenset(p.party_id for p in a.parties)
+                          for aid, a in self.base.items()}
+        self.inferred = {aid: n for aid, a in self.base.items()
+                         if (n := sum(p.certainty == "inferred" for p in a.parties))}
 
     @staticmethod
     def _records(frame: pd.DataFrame, key: str) -> dict[str, dict]:
@@ -248,21 +258,24 @@ class _Builder:
             subject = self.display[subject_id]
         elif scope == "theme":
             subject = self.theme_name[subject_id]
-        order = sorted(agreement_ids, key=lambda a: (
-            self.kind_of[a] == DISCUSSION, _date_key(self.signed_on[a]), self.title_of[a], a))
+        order = sorted(agreement_ids, key=self.rank.__getitem__)
         agreements = tuple(self.agreement(a, members, subject_id) for a in order)
-        signed = [a for a in agreements if not a.is_discussion]
-        discussions = [a for a in agreements if a.is_discussion]
+        signed = [a for a in agreements if a.kind != DISCUSSION]
+        discussions = [a for a in agreements if a.kind == DISCUSSION]
         # partners: parties outside the scope's members that share an agreement
         partner_count: Counter[str] = Counter()
+        code_count: Counter[str] = Counter()
+        party_country = self.party_country
+        for aid in order:  # discussions too: they are with partners as well
+            outside = self.party_ids[aid]
+            if members is not None:
+                outside = outside - members
+            partner_count.update(outside)
+            code_count.update({party_country[p] for p in outside})
+        code_count.pop("", None)
         country_count: Counter[str] = Counter()
-        for a in agreements:  # discussions too: they are with partners as well
-            outside = {p.party_id for p in a.parties
-                       if members is None or p.party_id not in members}
-            for pid in outside:
-                partner_count[pid] += 1
-            for code in {self.party_country[p] for p in outside} - {""}:
-                country_count[country_name(code)] += 1
+        for code, n in code_count.items():
+            country_count[country_name(code)] += n
         theme_count: Counter[str] = Counter()
         for a in signed:
             for tid in self.themes_by_agreement.get(a.agreement_id, []):
@@ -283,8 +296,13 @@ class _Builder:
             ("Countries", str(len(country_count))),
             ("Targets", str(len(targets))),
         )
-        summary = self.sentences(scope, subject, signed, discussions, partner_count,
-                                 country_count, theme_count, targets, members, subject_id)
+        # by count, then name: the chart's order, and the summary names the first three
+        partners = sorted(((self.display[p], n) for p, n in partner_count.items()),
+                          key=lambda kv: (-kv[1], kv[0]))
+        inferred = sum(self.inferred.get(aid, 0) for aid in order)
+        summary = self.sentences(scope, subject, signed, discussions, partners,
+                                 country_count, theme_count, targets, members, subject_id,
+                                 inferred)
         members_names = tuple(self.display[p] for p in sorted(members or ())
                               if p != subject_id)
         return Briefing(
@@ -293,16 +311,16 @@ class _Builder:
             agreements=agreements, figures=figures, summary=summary, by_theme=by_theme,
             by_kind=tuple(sorted(kind_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
-            partners=tuple(sorted(((self.display[p], n) for p, n in partner_count.items()),
-                                  key=lambda kv: (-kv[1], kv[0]))),
+            partners=tuple(partners),
             keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
                                                        title_scope)))),
         )
 
     def sentences(self, scope: str, subject: str, signed: list[BriefingAgreement],
-                  discussions: list[BriefingAgreement], partners: Counter[str],
+                  discussions: list[BriefingAgreement], partners: list[tuple[str, int]],
                   countries: Counter[str], themes: Counter[str], targets: list[BriefingTarget],
-                  members: set[str] | None, subject_id: str) -> tuple[str, ...]:
+                  members: set[str] | None, subject_id: str, inferred: int) -> tuple[str, ...]:
+        """The executive summary; `partners` are (display name, agreements), most first."""
         at = f" at {self.event}" if self.event else ""
         counted = plural(len(signed), "agreement")
         if discussions:
@@ -334,11 +352,9 @@ class _Builder:
                     sentence += f", counting the parties below it: {join_names(below)}"
                 out.append(sentence + ".")
             if len(partners) == 1:
-                only = next(iter(partners))
-                out.append(f"Its partner is {self.display[only]}.")
+                out.append(f"Its partner is {partners[0][0]}.")
             elif partners:
-                ranked = sorted(partners.items(), key=lambda kv: (-kv[1], self.display[kv[0]]))
-                top = [self.display[p] for p, _ in ranked[:3]]
+                top = [name for name, _ in partners[:3]]
                 more = len(partners) - len(top)
                 names = f"{', '.join(top)} and {plural(more, 'other')}" if more else join_names(top)
                 out.append(f"Its partners are {plural(len(partners), 'party', 'parties')} from "
@@ -359,8 +375,6 @@ class _Builder:
                     else "agreement")
             out.append(f"{plural(len(open_), noun)} "
                        f"{'is' if len(open_) == 1 else 'are'} open for others to join.")
-        inferred = sum(1 for a in signed + discussions for p in a.parties
-                       if p.certainty == "inferred")
         if inferred:
             out.append(f"{plural(inferred, 'participation')} {'is' if inferred == 1 else 'are'} "
                        "inferred from context rather than stated by the source, and marked so.")
