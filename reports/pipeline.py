@@ -7,6 +7,7 @@ The CLI and the scheduler both call `run`; nothing here knows which one did.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import multiprocessing
@@ -138,7 +139,13 @@ class _Job:
             self._reader, writer = context.Pipe(duplex=False)
             self._process = context.Process(target=_job_child, args=(job, writer),
                                             name="workbook", daemon=True)
-            self._process.start()
+            # the cyclic GC would otherwise write to every inherited object's header and
+            # so copy the pages the child could share with this process (see gc.freeze)
+            gc.freeze()
+            try:
+                self._process.start()
+            finally:
+                gc.unfreeze()
             writer.close()
 
     def result(self) -> T:

@@ -63,7 +63,7 @@ def register_fonts() -> None:
     """
     folder = font_folder()
     for name, file in _FILES.items():
-        font = TTFont(name, str(folder / file))
+        font = _CachedTTFont(name, str(folder / file))
         _cache_subsets(font)
         pdfmetrics.registerFont(font)
     # so that <b> and <i> in Paragraph markup switch to the matching face
@@ -103,6 +103,63 @@ def prepare_document(doc: pdfdoc.PDFDocument) -> None:
         font = pdfmetrics.getFont(name)
         assert isinstance(font, TTFont)
         font.splitString(COMMON_CHARACTERS, doc)
+
+
+class _Preformatted(pdfdoc.PDFObject):
+    """A PDF value formatted once and reused in every document (it holds no references)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def format(self, document: pdfdoc.PDFDocument) -> bytes:
+        return self.data
+
+
+class _CachedTTFont(TTFont):
+    """TTFont whose per-subset font objects are built once per process.
+
+    The same objects as reportlab's TTFont.addObjects, except that each subset's
+    Widths array (formatted) and ToUnicode map (deflated) come from a cache keyed by
+    the subset: with COMMON_CHARACTERS preloaded nearly every briefing has the same
+    first subset, and formatting them was a millisecond of every briefing.
+    """
+
+    _widths: dict[tuple[int, tuple[int, ...]], bytes]
+    _cmaps: dict[tuple[int, tuple[int, ...]], bytes]
+
+    def addObjects(self, doc: pdfdoc.PDFDocument) -> None:  # noqa: N802 - reportlab's name
+        if not hasattr(self, "_widths"):
+            self._widths, self._cmaps = {}, {}
+        try:
+            state = self.state[doc]
+        except KeyError:
+            state = self.state[doc] = TTFont.State(self._asciiReadable)
+        state.frozen = 1
+        face = self.face
+        for n, subset in enumerate(state.subsets):
+            internal = self.getSubsetInternalName(n, doc)[1:]
+            base_font = b"".join((ttfonts.SUBSETN(n), b"+", face.name,
+                                  face.subfontNameX)).decode("pdfdoc")
+            key = (n, tuple(subset))
+            if key not in self._widths:
+                widths = pdfdoc.PDFArray(list(map(face.getCharWidth, subset)))
+                self._widths[key] = widths.format(doc)
+                cmap = ttfonts.makeToUnicodeCMap(base_font, subset)
+                self._cmaps[key] = zlib.compress(cmap.encode("utf-8")
+                                                 if isinstance(cmap, str) else cmap)
+            font = pdfdoc.PDFTrueTypeFont()
+            font.Name = internal
+            font.BaseFont = base_font
+            font.FirstChar = 0
+            font.LastChar = len(subset) - 1
+            font.Widths = _Preformatted(self._widths[key])
+            cmap_stream = pdfdoc.PDFStream(content=self._cmaps[key])
+            cmap_stream.dictionary["Filter"] = pdfdoc.PDFName("FlateDecode")
+            font.ToUnicode = doc.Reference(cmap_stream, "toUnicodeCMap:" + base_font)
+            font.FontDescriptor = face.addSubsetObjects(doc, base_font, subset)
+            doc.Reference(font, internal)
+            doc.idToObject["BasicFonts"].dict[internal] = font
+        del self.state[doc]
 
 
 def _cache_subsets(font: TTFont) -> None:

@@ -20,6 +20,7 @@ are made only for http(s) URLs. The same Briefing gives byte-identical files
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import multiprocessing
@@ -854,11 +855,17 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     with ProcessPoolExecutor(max_workers=count, mp_context=context,
                              initializer=_init_worker) as pool:
         futures: dict[Future[int], str] = {}
-        for i in order:
-            b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
-            future = (pool.submit(_render_forked, i, path) if context is not None
-                      else pool.submit(_render_job, b, path))
-            futures[future] = b.name
+        # the workers are forked at the first submit: frozen objects are left alone by
+        # the cyclic GC, so their pages stay shared with this process (see gc.freeze)
+        gc.freeze()
+        try:
+            for i in order:
+                b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
+                future = (pool.submit(_render_forked, i, path) if context is not None
+                          else pool.submit(_render_job, b, path))
+                futures[future] = b.name
+        finally:
+            gc.unfreeze()
         # the bar's monitor thread starts only after the workers were forked
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
