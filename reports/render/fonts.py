@@ -102,7 +102,10 @@ def prepare_document(doc: pdfdoc.PDFDocument) -> None:
     for name in _FILES:
         font = pdfmetrics.getFont(name)
         assert isinstance(font, TTFont)
+        if doc in font.state and font.state[doc].nextCode > 1:
+            return  # something was drawn already: the codes are not the fixed ones
         font.splitString(COMMON_CHARACTERS, doc)
+    doc._common_prepared = True  # show_text may use the fixed codes
 
 
 class _Preformatted(pdfdoc.PDFObject):
@@ -225,7 +228,9 @@ def show_text(canv: Canvas, x: float, y: float, text: str, font: str, size: floa
     text object per string: the briefings draw millions of strings at 100,000
     agreements and drawString's own overhead was a third of the rendering time. It
     uses the same font calls (subset assignment, internal names, PDF escaping), so
-    the output is what drawString would write.
+    the output is what drawString would write. Text made only of ASCII and
+    COMMON_CHARACTERS, whose codes prepare_document fixed, is encoded with one
+    str.translate instead of reportlab's loop over the characters.
     """
     face = pdfmetrics.getFont(font)
     if not isinstance(face, TTFont):  # not our embedded font: the general path
@@ -233,6 +238,13 @@ def show_text(canv: Canvas, x: float, y: float, text: str, font: str, size: floa
         canv.drawString(x, y, text)
         return
     doc = canv._doc
+    codes, known = _fixed_codes(font)
+    if known.issuperset(text) and getattr(doc, "_common_prepared", False):
+        data = text.translate(codes).encode("latin-1")
+        canv._code.append(f"BT 1 0 0 1 {fp_str(x)} {fp_str(y)} Tm "
+                          f"{face.getSubsetInternalName(0, doc)} {fp_str(size)} Tf "
+                          f"({canv._escape(data)}) Tj ET")
+        return
     ops = [f"BT 1 0 0 1 {fp_str(x)} {fp_str(y)} Tm"]
     current = None
     for subset, chunk in face.splitString(text, doc):
@@ -242,3 +254,29 @@ def show_text(canv: Canvas, x: float, y: float, text: str, font: str, size: floa
         ops.append(f"({canv._escape(chunk)}) Tj")
     ops.append("ET")
     canv._code.append(" ".join(ops))
+
+
+@cache
+def _fixed_codes(name: str) -> tuple[dict[int, int], frozenset[str]]:
+    """The codes (in the first subset) every prepared document gives ASCII and
+    COMMON_CHARACTERS, as a str.translate table, and the characters they cover.
+
+    Read from reportlab itself: a fresh document, prepared, then asked for each code.
+    """
+    register_fonts()
+    font = pdfmetrics.getFont(name)
+    assert isinstance(font, TTFont)
+    doc = pdfdoc.PDFDocument()
+    prepare_document(doc)
+    known = "".join(chr(c) for c in range(32, 127)) + "\u00a0" + COMMON_CHARACTERS
+    codes: dict[int, int] = {}
+    covered = []
+    for ch in known:
+        [(subset, data)] = font.splitString(ch, doc)
+        if subset == 0 and len(data) == 1 and (data[0] or ch == "\0"):
+            covered.append(ch)  # a character the face lacks (code 0) takes the slow path
+            if data[0] != ord(ch):
+                codes[ord(ch)] = data[0]
+    for other in _FILES:
+        pdfmetrics.getFont(other).state.pop(doc, None)
+    return codes, frozenset(covered)

@@ -351,6 +351,13 @@ class _Pen:
     briefing: Briefing
     y: float = TOP
     page: int = 0
+    filled: Color | None = None  # the canvas' fill colour when set through `fill`
+
+    def fill(self, color: Color) -> None:
+        """Set the fill colour, unless it is set already (setFillColor is not cheap)."""
+        if color is not self.filled:
+            self.canv.setFillColor(color)
+            self.filled = color
 
     def start(self) -> None:
         self.page = 1
@@ -358,6 +365,7 @@ class _Pen:
 
     def new_page(self) -> None:
         self.canv.showPage()
+        self.filled = None  # a new page starts in the default colours
         self.page += 1
         self.y = TOP
         self.furniture()
@@ -376,7 +384,7 @@ class _Pen:
         left, right = MARGIN_X, PAGE_WIDTH - MARGIN_X
         head_y = PAGE_HEIGHT - MARGIN_TOP + 9 * mm
         canv.setFont(FONT, 7.5)
-        canv.setFillColor(MUTED)
+        self.fill(MUTED)
         as_of = f"Data as of {b.as_of}"
         room = right - left - stringWidth(as_of, FONT, 7.5) - 24
         canv.drawString(left, head_y, _fit(_scope_label(b), room))
@@ -425,11 +433,11 @@ class _Pen:
                 canv.setLineWidth(0.5)
                 canv.line(x, top - line.leading / 2, x + WIDTH, top - line.leading / 2)
             if line.bullet:
-                canv.setFillColor(INK)
+                self.fill(INK)
                 _show(canv, x + 1, baseline, line.bullet, FONT, line.size)
             for dx, text, font, color, url in line.segments:
                 left = x + line.indent + dx
-                canv.setFillColor(color)
+                self.fill(color)
                 _show(canv, left, baseline, text, font, line.size)
                 if url:
                     w = stringWidth(text, font, line.size)
@@ -507,13 +515,13 @@ class _Briefing:
         top = pen.y
         for i, (label, value) in enumerate(figures):
             left = MARGIN_X + i * (box + gap)
-            canv.setFillColor(FIGURE_BG)
+            pen.fill(FIGURE_BG)
             canv.rect(left, top - height, box, height, stroke=0, fill=1)
             middle = left + box / 2
-            canv.setFillColor(HEADING)
+            pen.fill(HEADING)
             canv.setFont(FONT_BOLD, 18)
             canv.drawCentredString(middle, top - 24, _fit(value, box - 4, 18, FONT_BOLD))
-            canv.setFillColor(MUTED)
+            pen.fill(MUTED)
             canv.setFont(FONT, 8)
             canv.drawCentredString(middle, top - 36, _fit(_figure_label(label, value), box - 4, 8))
         pen.y = top - height - 4
@@ -561,6 +569,7 @@ class _Briefing:
                 x = MARGIN_X + n * (half + gap)
                 pen.lines(lines, x=x)
                 chart.draw(pen.canv, x, pen.y)
+                pen.filled = None  # the chart set colours of its own
             pen.y = top - height - 12
 
     def changes(self) -> None:
@@ -655,9 +664,9 @@ class _Briefing:
 
         def header() -> None:
             top = pen.y
-            canv.setFillColor(TABLE_HEADER_BG)
+            pen.fill(TABLE_HEADER_BG)
             canv.rect(MARGIN_X, top - header_h, WIDTH, header_h, stroke=0, fill=1)
-            canv.setFillColor(INK)
+            pen.fill(INK)
             x = MARGIN_X
             for text, w in zip(head, widths, strict=True):
                 _show(canv, x + 4, top - pad_top - CELL_LEADING * 0.78, text, FONT_BOLD, CELL)
@@ -686,9 +695,9 @@ class _Briefing:
                 header()
             top = pen.y
             if n % 2:
-                canv.setFillColor(ZEBRA)
+                pen.fill(ZEBRA)
                 canv.rect(MARGIN_X, top - row_h, WIDTH, row_h, stroke=0, fill=1)
-            canv.setFillColor(INK)
+            pen.fill(INK)
             x = MARGIN_X
             for cell, w in zip(cells, widths, strict=True):
                 baseline = top - pad_top - CELL_LEADING * 0.78
