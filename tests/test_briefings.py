@@ -364,3 +364,17 @@ def test_a_chart_with_nothing_to_show_is_left_out() -> None:
     assert [(lines, value) for lines, value, _ in chart.rows] == [(("Green economy",), 5),
                                                                   (("SMEs",), 0)]
     assert chart.top_value == 5 and chart.height > 0
+
+
+def test_common_and_rare_characters_both_come_out_as_written(tmp_path: Path,
+                                                            dias: Briefing) -> None:
+    # common letters take show_text's fixed codes, the rest reportlab's own encoding
+    names = ["Şəki İpək Ağdam — “Çay” … ÆØÅ æøå Żółć", "Жук и Ко © ® § Ελλάδα № ☂",
+             "Mixed Şəki Жук ©"]
+    agreement = dataclasses.replace(dias.agreements[0], title=names[0], summary=names[1])
+    briefing = dataclasses.replace(dias, agreements=(agreement,), summary=(names[2],))
+    pdf = tmp_path / "letters.pdf"
+    render_briefing(briefing, pdf)
+    text = pdf_text(pdf)
+    for name in names:
+        assert name in text, name
