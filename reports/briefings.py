@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import operator
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
 import pandas as pd
 
@@ -83,7 +84,12 @@ class BriefingAgreement:
     @cached_property
     def digest(self) -> str:
         """Hash of everything a briefing shows of this agreement (see Briefing.version)."""
-        payload = json.dumps(_canon(self), ensure_ascii=False)
+        nested = ("parties", "targets", "sources")
+        plain = tuple(getattr(self, name) for name in _field_names(BriefingAgreement)
+                      if name not in nested)
+        payload = repr((plain, tuple(map(_fields_getter(BriefingParty), self.parties)),
+                        tuple(map(_fields_getter(BriefingTarget), self.targets)),
+                        tuple(map(_fields_getter(BriefingSource), self.sources))))
         return hashlib.sha256(payload.encode()).hexdigest()
 
     @property
@@ -122,21 +128,26 @@ class Briefing:
     def version(self) -> str:
         """Short hash of exactly the data this briefing shows.
 
-        Agreements contribute their own cached digest: they are shared by many
-        briefings, and dataclasses.asdict over all of them cost minutes at scale.
+        The dataclasses' own repr spells out every field, nested ones included, the
+        same way in every process (strings, numbers and None only). Agreements
+        contribute their own cached digest: they are shared by many briefings.
         """
-        head = _canon(dataclasses.replace(self, agreements=()))
-        payload = json.dumps([head, [a.digest for a in self.agreements]], ensure_ascii=False)
+        head = repr(dataclasses.replace(self, agreements=()))
+        payload = "\n".join([head, *(a.digest for a in self.agreements)])
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _canon(value: object) -> object:
-    """A dataclass tree as nested lists of plain values, in field order (for hashing)."""
-    if dataclasses.is_dataclass(value):
-        return [_canon(getattr(value, f.name)) for f in dataclasses.fields(value)]
-    if isinstance(value, tuple | list):
-        return [_canon(v) for v in value]
-    return value
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@cache
+def _fields_getter(cls: type) -> Callable[[object], tuple]:
+    """A function giving an instance's field values as a tuple (plain values here)."""
+    names = _field_names(cls)
+    getter = operator.attrgetter(*names)
+    return getter if len(names) > 1 else lambda value: (getter(value),)
 
 
 def single_event(model: Model) -> str:

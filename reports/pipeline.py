@@ -325,8 +325,9 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
             reused[b.name] = entry
         else:
             to_render.append(b)
+    versions: dict[str, str] = {}  # as the workers computed them: not again here
     pages = render_briefings(to_render, folder, workers=settings.workers,
-                             progress=settings.progress) if to_render else {}
+                             progress=settings.progress, versions=versions) if to_render else {}
     entries = []
     for b in briefings:
         path = staging / b.filename
@@ -335,8 +336,9 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
             size, digest, count = old_entry["bytes"], old_entry["sha256"], old_entry["pages"]
         else:
             size, digest, count = path.stat().st_size, pub.sha256_file(path), pages[b.name]
+        version = versions.get(b.name) or b.version
         entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
-                                     b.version, b.title, count, old_entry is not None,
+                                     version, b.title, count, old_entry is not None,
                                      b.subject_id, b.changes))
     return entries
 
@@ -381,7 +383,7 @@ def _write_index(staging: Path, briefings: list[Briefing], entries: list[pub.Fil
     for b, e in zip(briefings, entries, strict=True):
         rows.append(f"<tr><td><a href=\"{escape(b.name)}.pdf\">{escape(b.title)}</a></td>"
                     f"<td>{escape(b.scope)}</td><td>{escape(b.subject)}</td>"
-                    f"<td>{e.pages}</td><td>{escape(b.version)}</td></tr>")
+                    f"<td>{e.pages}</td><td>{escape(e.version)}</td></tr>")
     html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
             f"<title>Briefings of run {escape(manifest['run_id'])}</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;"

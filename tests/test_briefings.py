@@ -370,7 +370,7 @@ def test_common_and_rare_characters_both_come_out_as_written(tmp_path: Path,
                                                             dias: Briefing) -> None:
     # common letters take show_text's fixed codes, the rest reportlab's own encoding
     names = ["Şəki İpək Ağdam — “Çay” … ÆØÅ æøå Żółć", "Жук и Ко © ® § Ελλάδα № ☂",
-             "Mixed Şəki Жук ©"]
+             "Mixed Şəki Жук © and 😀 beyond U+FFFF"]
     agreement = dataclasses.replace(dias.agreements[0], title=names[0], summary=names[1])
     briefing = dataclasses.replace(dias, agreements=(agreement,), summary=(names[2],))
     pdf = tmp_path / "letters.pdf"

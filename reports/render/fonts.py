@@ -147,7 +147,7 @@ class _CachedTTFont(TTFont):
             if key not in self._widths:
                 widths = pdfdoc.PDFArray(list(map(face.getCharWidth, subset)))
                 self._widths[key] = widths.format(doc)
-                cmap = ttfonts.makeToUnicodeCMap(base_font, subset)
+                cmap = _to_unicode_cmap(base_font, subset)
                 self._cmaps[key] = zlib.compress(cmap.encode("utf-8")
                                                  if isinstance(cmap, str) else cmap)
             font = pdfdoc.PDFTrueTypeFont()
@@ -163,6 +163,23 @@ class _CachedTTFont(TTFont):
             doc.Reference(font, internal)
             doc.idToObject["BasicFonts"].dict[internal] = font
         del self.state[doc]
+
+
+def _to_unicode_cmap(font_name: str, subset: list[int]) -> str:
+    """reportlab's makeToUnicodeCMap, with characters beyond U+FFFF written as UTF-16
+    surrogate pairs: reportlab writes them as five hex digits, which readers take for
+    another character (😀 U+1F600 came out of pdftotext as ὠ U+1F60)."""
+    lines = [
+        "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
+        "/CIDSystemInfo", f"<< /Registry ({font_name})", f"/Ordering ({font_name})",
+        "/Supplement 0", ">> def", f"/CMapName /{font_name} def", "/CMapType 2 def",
+        "1 begincodespacerange", f"<00> <{len(subset) - 1:02X}>", "endcodespacerange",
+        f"{len(subset)} beginbfchar",
+        *(f"<{i:02X}> <{chr(code).encode('utf-16-be').hex().upper()}>"
+          for i, code in enumerate(subset)),
+        "endbfchar", "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end",
+    ]
+    return "\n".join(lines)
 
 
 def _cache_subsets(font: TTFont) -> None:

@@ -816,21 +816,26 @@ def _cpu_count() -> int:
 _FORKED: list[Briefing] = []
 
 
-def _render_forked(index: int, path: Path) -> int:
+def _render_forked(index: int, path: Path) -> tuple[int, str]:
     return _render_job(_FORKED[index], path)
 
 
-def _render_job(briefing: Briefing, path: Path) -> int:
+def _render_job(briefing: Briefing, path: Path) -> tuple[int, str]:
+    """Pages and data version: a worker computed the version anyway, for the footer."""
     try:
-        return render_briefing(briefing, path)
+        return render_briefing(briefing, path), briefing.version
     except Exception as exc:
         exc.add_note(f"while rendering the briefing '{briefing.name}'")
         raise
 
 
 def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | None = None,
-                     progress: bool = False) -> dict[str, int]:
+                     progress: bool = False,
+                     versions: dict[str, str] | None = None) -> dict[str, int]:
     """Render each briefing to `folder/<name>.pdf`; returns name -> pages, in input order.
+
+    `versions`, when given, receives name -> data version of each briefing, as the
+    renderer computed it (in a worker the parent's briefings never compute theirs).
 
     Renders in parallel across `workers` processes (default: the usable cores), or
     in this process for a handful of briefings or `workers=1`. `progress` shows a
@@ -852,7 +857,9 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
             for b in briefings:
-                pages[b.name] = _render_job(b, folder / f"{b.name}.pdf")
+                pages[b.name], version = _render_job(b, folder / f"{b.name}.pdf")
+                if versions is not None:
+                    versions[b.name] = version
                 bar.update()
         return pages
     methods = multiprocessing.get_all_start_methods()
@@ -863,7 +870,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     _FORKED[:] = briefings if context is not None else []
     with ProcessPoolExecutor(max_workers=count, mp_context=context,
                              initializer=_init_worker) as pool:
-        futures: dict[Future[int], str] = {}
+        futures: dict[Future[tuple[int, str]], str] = {}
         # the workers are forked at the first submit: frozen objects are left alone by
         # the cyclic GC, so their pages stay shared with this process (see gc.freeze)
         gc.freeze()
@@ -879,7 +886,10 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
             for future in as_completed(futures):
-                pages[futures[future]] = future.result()
+                name = futures[future]
+                pages[name], version = future.result()
+                if versions is not None:
+                    versions[name] = version
                 bar.update()
     _FORKED.clear()
     log.debug("rendered %d briefings with %d workers", len(briefings), count)
