@@ -139,14 +139,34 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_curated_formulas_come_out_as_text_with_no_formula_element(hostile_run: Path) -> None:
+    _assert_formulas_are_text(hostile_run)
+
+
+def test_formulas_stay_text_through_openpyxl_s_own_writer_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # where the XML stream takes no raw text (lxml's), rows go through openpyxl's writer
+    import reports.render.xlsx
+
+    monkeypatch.setattr(reports.render.xlsx, "_raw_writer", lambda xf: None)
+    folder = copy_bundled(tmp_path / "sources")
+    set_cell(folder, "agreements", 2, "title", FORMULAS[0])
+    set_cell(folder, "agreements", 3, "title", FORMULAS[1])
+    set_cell(folder, "parties", 9, "name", FORMULAS[2])
+    set_cell(folder, "agreements", 4, "title", MARKUP[0])
+    result = pipeline.run(Settings(sources=folder, output=tmp_path / "output", workers=1))
+    assert result.outcome == "published"
+    _assert_formulas_are_text(tmp_path / "output" / "latest")
+
+
+def _assert_formulas_are_text(run: Path) -> None:
     from python_calamine import CalamineWorkbook
 
-    book = CalamineWorkbook.from_path(str(hostile_run / "agreements.xlsx"))
+    book = CalamineWorkbook.from_path(str(run / "agreements.xlsx"))
     cells = {str(v) for name in book.sheet_names
              for row in book.get_sheet_by_name(name).to_python() for v in row}
     for text in FORMULAS + MARKUP[:1]:
         assert text in cells
-    with zipfile.ZipFile(hostile_run / "agreements.xlsx") as archive:
+    with zipfile.ZipFile(run / "agreements.xlsx") as archive:
         for name in archive.namelist():
             if name.startswith("xl/worksheets/sheet"):
                 assert b"<f>" not in archive.read(name) and b"<f " not in archive.read(name)

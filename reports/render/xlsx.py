@@ -25,7 +25,7 @@ import re
 import shutil
 import warnings as py_warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -595,8 +595,8 @@ class _FastWorksheet(WriteOnlyWorksheet):
             xf = self._writer.xf.send(True)
         except StopIteration:
             self._already_saved()
-        write = getattr(xf, "_file", None)
-        self.raw_ok = callable(write)
+        write = _raw_writer(xf)
+        self.raw_ok = write is not None
         with xf.element("sheetData"):
             row_idx = 1
             try:
@@ -611,6 +611,12 @@ class _FastWorksheet(WriteOnlyWorksheet):
             except GeneratorExit:
                 pass
         self._writer.xf.send(None)
+
+
+def _raw_writer(xf: Any) -> Callable[[str], object] | None:
+    """The function writing text as it is into et_xmlfile's stream (None for others)."""
+    write = getattr(xf, "_file", None)
+    return write if callable(write) else None
 
 
 class _Styled(NamedTuple):
@@ -640,8 +646,8 @@ class _FastRowWriter(WorksheetWriter):
     """
 
     def write_row(self, xf: Any, row: Iterable[object], row_idx: int) -> None:
-        write = getattr(xf, "_file", None)
-        if not callable(write):
+        write = _raw_writer(xf)
+        if write is None:
             values = [self.openpyxl_value(v) for v in row]
             cells = WriteOnlyWorksheet._values_to_row(self.ws, values, row_idx)
             super().write_row(xf, cells, row_idx)
@@ -683,6 +689,8 @@ class _FastRowWriter(WorksheetWriter):
         if value.__class__ is str:
             return _clean_text_cell(self.ws, value)  # type: ignore[arg-type]
         if isinstance(value, _Styled):
+            if value.value.__class__ is str:  # text, even if it starts with "="
+                return _clean_text_cell(self.ws, value.value, copy(value.style))  # type: ignore[arg-type]
             cell = WriteOnlyCell(self.ws, value.value)
             cell._style = copy(value.style)
             return cell
