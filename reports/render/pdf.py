@@ -482,7 +482,8 @@ class _Briefing:
             total = len(b.agreements)
             pen.lines(_paragraph(
                 f"Below are the {len(cards)} most recent of {total:,}; the appendix table "
-                f"lists {'all of them' if total <= TABLE_ROWS_MAX else 'them'}.", BODY))
+                + ("lists all of them." if total <= TABLE_ROWS_MAX else
+                   f"lists the first {TABLE_ROWS_MAX:,} and the workbook all of them."), BODY))
             self.cards(cards)
             title = f"Appendix: all {total:,} {heading.lower()}"
             self.heading(title, "appendix")
