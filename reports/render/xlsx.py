@@ -76,7 +76,7 @@ TABLE_STYLE = "TableStyleMedium2"
 FONT = "Calibri"  # openpyxl's (and Excel's) default
 DATE_FORMAT = "yyyy-mm-dd"
 # deflate level of the workbook's parts: at 100,000 agreements (390 MB of sheet XML)
-# level 4 takes 1.9 s for 44 MB, the default level 6 3.3 s for 41 MB
+# saving takes 3.8 s for a 47 MB file at level 4, 5.0 s for 44 MB at the default 6
 ZIP_LEVEL = 4
 CHUNK_ROWS = 5_000  # rows converted at a time: bounds the memory beyond the summaries
 WIDTH_SAMPLE_ROWS = 500
