@@ -93,6 +93,9 @@ COMMON_CHARACTERS = (
 )
 
 
+SUBSETS_CACHED = 256  # distinct subsets whose font objects are kept, per face
+
+
 def prepare_document(doc: pdfdoc.PDFDocument) -> None:
     """Give COMMON_CHARACTERS their codes in `doc` for every face (see there).
 
@@ -145,6 +148,9 @@ class _CachedTTFont(TTFont):
                                   face.subfontNameX)).decode("pdfdoc")
             key = (n, tuple(subset))
             if key not in self._widths:
+                if len(self._widths) >= SUBSETS_CACHED:  # a long-lived scheduler process
+                    self._widths.clear()
+                    self._cmaps.clear()
                 widths = pdfdoc.PDFArray(list(map(face.getCharWidth, subset)))
                 self._widths[key] = widths.format(doc)
                 cmap = _to_unicode_cmap(base_font, subset)
@@ -197,6 +203,8 @@ def _cache_subsets(font: TTFont) -> None:
                            subset: list[int]) -> pdfdoc.PDFObjectReference:
         key = tuple(subset)
         if key not in packed:
+            if len(packed) >= SUBSETS_CACHED:  # bounded: subsets of rare characters vary
+                packed.clear()
             program = face.makeSubset(subset)
             packed[key] = (len(program), zlib.compress(program))
         length, data = packed[key]
