@@ -328,6 +328,26 @@ def test_a_party_with_many_agreements_gets_top_lists_and_an_appendix(
     assert pages > 3
 
 
+def test_a_capped_appendix_lists_the_most_recent_agreements(
+        tmp_path: Path, dias: Briefing, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reports.render.pdf
+
+    monkeypatch.setattr(reports.render.pdf, "TABLE_ROWS_MAX", 10)
+    template = dias.agreements[0]
+    # 30 agreements, one a day, in the briefing's order (oldest first)
+    many = tuple(dataclasses.replace(template, agreement_id=f"a{i}", title=f"Pact {i:02d}",
+                                     signed_on=f"2024-10-{i + 1:02d}") for i in range(30))
+    pdf = tmp_path / "capped.pdf"
+    render_briefing(dataclasses.replace(dias, agreements=many), pdf)
+    titles = [e.title for e in PdfReader(pdf).outline if not isinstance(e, list)]
+    assert "Appendix: the 10 most recent of 30 agreements" in titles
+    text = pdf_text(pdf)
+    appendix = text.split("Appendix: the 10 most recent", 1)[1]
+    listed = re.findall(r"Pact (\d\d)", appendix)
+    assert listed == [f"{i:02d}" for i in range(20, 30)]  # the newest ten, oldest first
+    assert "… and 20 more, earlier or undated, listed in the workbook" in text
+
+
 def test_an_agreement_with_dozens_of_parties_and_a_huge_title_still_lays_out(
         tmp_path: Path, dias: Briefing) -> None:
     template = dias.agreements[0]

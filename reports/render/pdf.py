@@ -54,7 +54,9 @@ AUTHOR = "agreement-reports"
 LARGE_BRIEFING = 12
 CARDS_IN_LARGE = 5
 CELL_LINES = 2  # lines of a table cell, cut with … or "+ N more"; the cards show all
-TABLE_ROWS_MAX = 2000  # a briefing lists at most this many agreements; the workbook has all
+# a briefing's table lists at most this many agreements, the most recent; the workbook
+# has all (500 rows are about 17 pages)
+TABLE_ROWS_MAX = 500
 PARALLEL_FROM = 4  # fewer briefings than this render in-process: forking costs more
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -483,9 +485,12 @@ class _Briefing:
             pen.lines(_paragraph(
                 f"Below are the {len(cards)} most recent of {total:,}; the appendix table "
                 + ("lists all of them." if total <= TABLE_ROWS_MAX else
-                   f"lists the first {TABLE_ROWS_MAX:,} and the workbook all of them."), BODY))
+                   f"lists the {TABLE_ROWS_MAX:,} most recent and the workbook all of them."),
+                BODY))
             self.cards(cards)
-            title = f"Appendix: all {total:,} {heading.lower()}"
+            title = (f"Appendix: all {total:,} {heading.lower()}" if total <= TABLE_ROWS_MAX
+                     else f"Appendix: the {TABLE_ROWS_MAX:,} most recent of {total:,} "
+                          f"{heading.lower()}")
             self.heading(title, "appendix")
             self.table()
         else:
@@ -498,6 +503,16 @@ class _Briefing:
     def agreements_heading(self) -> str:
         discussions = sum(1 for a in self.b.agreements if a.is_discussion)
         return "Agreements and discussions" if discussions else "Agreements"
+
+    def listed(self) -> Sequence[BriefingAgreement]:
+        """The table's agreements: all of them, or the TABLE_ROWS_MAX most recent (by date,
+        discussions included, undated last), in the briefing's order either way."""
+        agreements = self.b.agreements
+        if len(agreements) <= TABLE_ROWS_MAX:
+            return agreements
+        by_date = sorted(range(len(agreements)), key=lambda i: agreements[i].signed_on,
+                         reverse=True)
+        return [agreements[i] for i in sorted(by_date[:TABLE_ROWS_MAX])]
 
     def most_recent(self, count: int) -> list[BriefingAgreement]:
         """The `count` latest agreements (undated last), newest first."""
@@ -651,7 +666,7 @@ class _Briefing:
 
     def table(self) -> None:
         pen, canv = self.pen, self.pen.canv
-        listed = self.b.agreements[:TABLE_ROWS_MAX]
+        listed = self.listed()
         widths = self.column_widths(listed)
         inner = [w - 8 for w in widths]
         head = ["Title", "Kind", "Date", "Partners" if self.party_scope else "Parties",
@@ -714,8 +729,9 @@ class _Briefing:
             rest = len(self.b.agreements) - len(listed)
             pen.y -= 6
             pen.lines(_paragraph(
-                f"… and {rest:,} more, listed in the workbook (agreements.xlsx): filter its "
-                "Participation or AgreementThemes table by this briefing's id.", BODY))
+                f"… and {rest:,} more, earlier or undated, listed in the workbook "
+                "(agreements.xlsx): filter its Participation or AgreementThemes table by "
+                "this briefing's id.", BODY))
         pen.y -= 14
 
     def cards(self, agreements: Sequence[BriefingAgreement]) -> None:
