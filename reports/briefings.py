@@ -163,7 +163,7 @@ def dataset_name(model: Model) -> str:
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def join_names(names: list[str]) -> str:
@@ -301,11 +301,11 @@ class _Builder:
                  else f"{subject}: agreements" if scope != "overview"
                  else f"Agreements signed at {self.event}" if self.event else "Agreements")
         figures = (
-            ("Agreements", str(len(signed))),
-            ("Discussions", str(len(discussions))),
-            ("Partners" if members is not None else "Parties", str(len(partner_count))),
-            ("Countries", str(len(country_count))),
-            ("Targets", str(len(targets))),
+            ("Agreements", f"{len(signed):,}"),
+            ("Discussions", f"{len(discussions):,}"),
+            ("Partners" if members is not None else "Parties", f"{len(partner_count):,}"),
+            ("Countries", f"{len(country_count):,}"),
+            ("Targets", f"{len(targets):,}"),
         )
         # by count, then name: the chart's order, and the summary names the first three
         partners = sorted(((self.display[p], n) for p, n in partner_count.items()),

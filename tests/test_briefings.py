@@ -398,3 +398,13 @@ def test_common_and_rare_characters_both_come_out_as_written(tmp_path: Path,
     text = pdf_text(pdf)
     for name in names:
         assert name in text, name
+
+
+def test_big_counts_read_with_thousands_separators(tmp_path: Path, dias: Briefing) -> None:
+    from reports.briefings import plural
+
+    assert plural(1, "agreement") == "1 agreement"
+    assert plural(12345, "country", "countries") == "12,345 countries"
+    pdf = tmp_path / "counts.pdf"
+    render_briefing(dataclasses.replace(dias, partners=(("Big Partner", 12345),)), pdf)
+    assert "12,345" in pdf_text(pdf)  # the bar's value label

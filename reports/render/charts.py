@@ -86,7 +86,7 @@ class BarChart:
                 right = x + self.label_room - stringWidth(line, FONT, size)
                 show_text(canv, right, first - i * leading, line, FONT, size)
             length = self.bar_room * value / self.top_value if self.top_value else 0
-            show_text(canv, x + self.axis_x + length + 3, middle - size * 0.35, str(value), FONT,
+            show_text(canv, x + self.axis_x + length + 3, middle - size * 0.35, f"{value:,}", FONT,
                       size)
             if length:
                 canv.setFillColor(BAR)
@@ -119,7 +119,7 @@ def bar_chart(pairs: Sequence[tuple[str, int]], width: float, *, max_bars: int =
         shown, hidden = shown[:max_bars], shown[max_bars:]
     top = max(value for _, value in shown)
     leading = font_size * 1.2
-    value_room = stringWidth(str(top), FONT, font_size) + 6
+    value_room = stringWidth(f"{top:,}", FONT, font_size) + 6
     widest = max(stringWidth(label, FONT, font_size) for label, _ in shown)
     label_room = min(widest, width * 0.45)
     axis_x = label_room + 6.0
