@@ -115,9 +115,9 @@ def _body(manifest: dict, files: list[dict], all_files: tuple[dict, ...]) -> str
     lines = [
         f"Briefings of {manifest.get('as_of')} (run {manifest.get('run_id')}).",
         "",
-        f"Key figures: {counts.get('agreements', 0)} agreements, "
-        f"{counts.get('discussions', 0)} discussions, {counts.get('parties', 0)} parties, "
-        f"{counts.get('targets', 0)} targets.",
+        f"Key figures: {counts.get('agreements', 0):,} agreements, "
+        f"{counts.get('discussions', 0):,} discussions, {counts.get('parties', 0):,} parties, "
+        f"{counts.get('targets', 0):,} targets.",
         "",
         "Attached:",
     ]
