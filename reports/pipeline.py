@@ -246,10 +246,13 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         # the briefings: neither needs the other, and each keeps a core busy
         background = len(model.agreements) >= BACKGROUND_FROM and settings.workers != 1
         with _Job(write_files, background=background) as workbook:
+            if background:
+                snap = {}  # the writer has its own copy now: not kept here while rendering
             with clock.stage("briefings"):
                 briefings = build_briefings(model, as_of, settings.scopes)
                 if changes is not None and before is not None:
                     briefings = with_change_lines(model, briefings, changes, before)
+                before = None  # the last run's snapshot is not needed any more
                 if settings.delivery is not None:
                     from .deliver import check_subscriptions
 
