@@ -381,3 +381,14 @@ def test_the_snapshot_is_the_json_of_the_data_and_reads_back_the_same(
     assert text == json.dumps(snap, ensure_ascii=False, sort_keys=True)
     assert changes.read_snapshot(tmp_path / "run") == snap
     assert len(snap["agreements"]) == 8  # 7 agreements and 1 discussion, by hand
+
+
+def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
+    from reports.errors import ReportsError
+
+    # what an operator sees if the kernel kills the workbook writer (out of memory, say)
+    with pipeline._Job(lambda: os._exit(9), background=True) as job, \
+            pytest.raises(ReportsError, match=r"stopped without a result \(exit code 9\)"):
+        job.result()
+    with pipeline._Job(lambda: 41 + 1, background=True) as job:
+        assert job.result() == 42
