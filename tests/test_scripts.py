@@ -1,0 +1,83 @@
+"""The developer scripts: synthetic data that is valid and reproducible, a benchmark that runs.
+
+Timings are never asserted: these check that the measuring tools keep working, on a
+data set small enough to take seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from reports.sources import read_sources
+from reports.validate import validate
+from tests.conftest import ROOT
+
+SCRIPTS = ROOT / "scripts"
+
+
+def synthetic(folder: Path, agreements: int, seed: int = 1) -> Path:
+    subprocess.run([sys.executable, str(SCRIPTS / "make-synthetic-sources"), "--agreements",
+                    str(agreements), "--seed", str(seed), "--output", str(folder), "--quiet"],
+                   check=True, cwd=ROOT)
+    return folder
+
+
+def rows(folder: Path, table: str) -> list[dict[str, str]]:
+    with (folder / f"{table}.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_synthetic_data_is_valid_reproducible_and_shaped_like_the_issue_asks(
+        tmp_path: Path) -> None:
+    one = synthetic(tmp_path / "one", 400)
+    two = synthetic(tmp_path / "two", 400)
+    other = synthetic(tmp_path / "other", 400, seed=2)
+    files = sorted(p.name for p in one.iterdir())
+    assert files == sorted(p.name for p in two.iterdir())
+    for name in files:  # same arguments, same bytes
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert (one / "agreements.csv").read_bytes() != (other / "agreements.csv").read_bytes()
+
+    data, problems = validate(read_sources(one))
+    assert data is not None, [str(p) for p in problems if p.is_error][:5]
+
+    agreements = rows(one, "agreements")
+    participation = rows(one, "participation")
+    assert len(agreements) == 400
+    per_agreement = Counter(r["agreement_id"] for r in participation)
+    assert 2.0 <= len(participation) / len(agreements) <= 5.0  # about 3 parties each
+    assert max(per_agreement.values()) >= 8  # a long tail: some with many parties
+    kinds = Counter(r["kind"] for r in rows(one, "parties"))
+    assert kinds["ministry"] and kinds["company"] > kinds["ministry"]
+    assert len(rows(one, "themes")) >= 30  # a theme tree of about 40
+    names = [r["name"] for r in rows(one, "parties")]
+    assert any(not name.isascii() for name in names)  # names with non-ASCII letters
+    with_targets = {r["agreement_id"] for r in rows(one, "targets")}
+    assert 0.03 <= len(with_targets) / len(agreements) <= 0.3  # about a tenth
+
+
+def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
+    results = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(SCRIPTS / "benchmark"), "--sizes", "300",
+                           "--repeat", "1", "--no-bundled", "--one-change",
+                           "--json", str(results), "--workdir", str(tmp_path / "work")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Goals of issue 8" in done.stdout
+    data = json.loads(results.read_text(encoding="utf-8"))
+    [size] = data["sizes"]
+    assert size["agreements"] == 300
+    full = size["full_run"]
+    assert full["outcome"] == "published" and full["briefings"] > 10 and full["pages"] > 0
+    for stage in ("load", "validate", "summaries", "briefings", "workbook", "publish"):
+        assert full["stages"][stage]["time_s"] >= 0, stage
+    assert size["unchanged_run"]["outcomes"] == ["unchanged"]
+    assert size["one_change_run"]["briefings_reused"] > 0
+    assert size["yardstick"]["process_wall_s"] > 0
+    assert {g["goal"] for g in data["goals"]} >= {
+        "run on unchanged data under 5 % of a full run"}
