@@ -7,7 +7,7 @@ A briefing is A4 portrait: a first page that stands alone (title, as-of date and
 version, key figures, executive summary, charts), "Since the last briefing", the
 agreements table, then one card per agreement. Big briefings (more than
 `LARGE_BRIEFING` agreements) get cards for the `CARDS_IN_LARGE` most recent and the
-table (at most `TABLE_ROWS_MAX` rows) as an appendix.
+table as an appendix: every agreement, or the `TABLE_ROWS_MAX` most recent.
 
 The layout is this module's own (greedy word wrap with the font's metrics, page breaks
 between lines, table rows and cards) rather than platypus: a data set of 100,000
