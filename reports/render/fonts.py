@@ -1,12 +1,13 @@
-"""The briefings' one Unicode font family, DejaVu Sans, embedded from matplotlib's package data.
+"""The briefings' one Unicode font, DejaVu Sans, embedded from matplotlib's package data.
 
-matplotlib's wheel ships DejaVu Sans in four styles (under its own free licence), so
-every machine with the project installed has the same font; no path on one machine.
-matplotlib itself is never imported (that costs a second): only its data folder is used.
+matplotlib's wheel ships DejaVu Sans (under its own free licence), so every machine
+with the project installed has the same font; no path on one machine. matplotlib
+itself is never imported (that costs a second): only its data folder is used. The
+briefings use the regular and the bold face.
 
     register_fonts()            # once per process; cheap when repeated
-    style.fontName = FONT       # regular; <b>/<i> in Paragraph markup pick the others
     missing_glyphs("中")        # "'中' (U+4E2D)": what would print as an empty box
+    prepare_document(doc)       # before drawing: fixed codes for COMMON_CHARACTERS
     show_text(canvas, x, y, "Şəki", FONT, 9)   # drawString, faster
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import zlib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -22,18 +24,13 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-FAMILY = "DejaVuSans"
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
-FONT_ITALIC = "DejaVuSans-Oblique"
-FONT_BOLD_ITALIC = "DejaVuSans-BoldOblique"
 
 # reportlab font name -> file in matplotlib's mpl-data/fonts/ttf
 _FILES = {
     FONT: "DejaVuSans.ttf",
     FONT_BOLD: "DejaVuSans-Bold.ttf",
-    FONT_ITALIC: "DejaVuSans-Oblique.ttf",
-    FONT_BOLD_ITALIC: "DejaVuSans-BoldOblique.ttf",
 }
 
 
@@ -56,24 +53,19 @@ def font_folder() -> Path:
 
 @cache
 def register_fonts() -> None:
-    """Register DejaVu Sans regular/bold/oblique/bold-oblique with reportlab, once.
+    """Register DejaVu Sans regular and bold with reportlab, once.
 
     Raises FontNotFound when matplotlib's font files are missing. Repeated calls
     return at once (the result is cached per process, and a forked worker inherits it).
     """
     folder = font_folder()
     for name, file in _FILES.items():
-        font = _CachedTTFont(name, str(folder / file))
-        _cache_subsets(font)
-        pdfmetrics.registerFont(font)
-    # so that <b> and <i> in Paragraph markup switch to the matching face
-    pdfmetrics.registerFontFamily(FAMILY, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC,
-                                  boldItalic=FONT_BOLD_ITALIC)
+        pdfmetrics.registerFont(_CachedTTFont(name, str(folder / file)))
 
 
 @cache
 def _covered() -> frozenset[int]:
-    """Code points the regular face has a glyph for (bold and oblique cover no fewer here)."""
+    """Code points the regular face has a glyph for (bold covers no fewer here)."""
     register_fonts()
     font = pdfmetrics.getFont(FONT)
     assert isinstance(font, TTFont)
@@ -121,21 +113,46 @@ class _Preformatted(pdfdoc.PDFObject):
         return self.data
 
 
-class _CachedTTFont(TTFont):
-    """TTFont whose per-subset font objects are built once per process.
+@dataclass(frozen=True)
+class _Subset:
+    """What the PDF objects of one font subset need, built once: the Widths array
+    (formatted), the ToUnicode map and the subset font program (both deflated)."""
 
-    The same objects as reportlab's TTFont.addObjects, except that each subset's
-    Widths array (formatted) and ToUnicode map (deflated) come from a cache keyed by
-    the subset: with COMMON_CHARACTERS preloaded nearly every briefing has the same
-    first subset, and formatting them was a millisecond of every briefing.
+    widths: bytes
+    to_unicode: bytes
+    program_length: int
+    program: bytes
+
+
+class _CachedTTFont(TTFont):
+    """TTFont whose per-subset PDF objects are built once per process.
+
+    The same objects as reportlab's TTFont.addObjects and TTFontFace.addSubsetObjects
+    (a font dictionary, its ToUnicode map, a font descriptor and the font program),
+    except that the parts that depend only on the subset come from a cache: with
+    COMMON_CHARACTERS preloaded nearly every briefing has the same first subset, and
+    building, formatting and compressing them was about 2 ms of every briefing. A
+    stream whose dictionary names its Filter is written as it is.
     """
 
-    _widths: dict[tuple[int, tuple[int, ...]], bytes]
-    _cmaps: dict[tuple[int, tuple[int, ...]], bytes]
+    def __init__(self, name: str, filename: str) -> None:
+        super().__init__(name, filename)
+        self._subsets: dict[tuple[int, tuple[int, ...]], _Subset] = {}
+
+    def _subset(self, n: int, subset: list[int], base_font: str,
+                doc: pdfdoc.PDFDocument) -> _Subset:
+        key = (n, tuple(subset))
+        if key not in self._subsets:
+            if len(self._subsets) >= SUBSETS_CACHED:  # bounded: rare characters vary
+                self._subsets.clear()
+            program = self.face.makeSubset(subset)
+            widths = pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset)))
+            self._subsets[key] = _Subset(
+                widths.format(doc), zlib.compress(_to_unicode_cmap(base_font, subset).encode()),
+                len(program), zlib.compress(program))
+        return self._subsets[key]
 
     def addObjects(self, doc: pdfdoc.PDFDocument) -> None:  # noqa: N802 - reportlab's name
-        if not hasattr(self, "_widths"):
-            self._widths, self._cmaps = {}, {}
         try:
             state = self.state[doc]
         except KeyError:
@@ -146,29 +163,41 @@ class _CachedTTFont(TTFont):
             internal = self.getSubsetInternalName(n, doc)[1:]
             base_font = b"".join((ttfonts.SUBSETN(n), b"+", face.name,
                                   face.subfontNameX)).decode("pdfdoc")
-            key = (n, tuple(subset))
-            if key not in self._widths:
-                if len(self._widths) >= SUBSETS_CACHED:  # a long-lived scheduler process
-                    self._widths.clear()
-                    self._cmaps.clear()
-                widths = pdfdoc.PDFArray(list(map(face.getCharWidth, subset)))
-                self._widths[key] = widths.format(doc)
-                cmap = _to_unicode_cmap(base_font, subset)
-                self._cmaps[key] = zlib.compress(cmap.encode("utf-8")
-                                                 if isinstance(cmap, str) else cmap)
+            cached = self._subset(n, subset, base_font, doc)
             font = pdfdoc.PDFTrueTypeFont()
             font.Name = internal
             font.BaseFont = base_font
             font.FirstChar = 0
             font.LastChar = len(subset) - 1
-            font.Widths = _Preformatted(self._widths[key])
-            cmap_stream = pdfdoc.PDFStream(content=self._cmaps[key])
-            cmap_stream.dictionary["Filter"] = pdfdoc.PDFName("FlateDecode")
-            font.ToUnicode = doc.Reference(cmap_stream, "toUnicodeCMap:" + base_font)
-            font.FontDescriptor = face.addSubsetObjects(doc, base_font, subset)
+            font.Widths = _Preformatted(cached.widths)
+            font.ToUnicode = doc.Reference(_deflated(cached.to_unicode),
+                                           "toUnicodeCMap:" + base_font)
+            program = _deflated(cached.program)
+            program.dictionary["Length1"] = cached.program_length
+            descriptor = pdfdoc.PDFDictionary({
+                "Type": "/FontDescriptor",
+                "Ascent": face.ascent,
+                "CapHeight": face.capHeight,
+                "Descent": face.descent,
+                "Flags": (face.flags & ~ttfonts.FF_NONSYMBOLIC) | ttfonts.FF_SYMBOLIC,
+                "FontBBox": pdfdoc.PDFArray(face.bbox),
+                "FontName": pdfdoc.PDFName(base_font),
+                "ItalicAngle": face.italicAngle,
+                "StemV": face.stemV,
+                "FontFile2": doc.Reference(program, f"fontFile:{face.filename}({base_font})"),
+                "MissingWidth": face.defaultWidth,
+            })
+            font.FontDescriptor = doc.Reference(descriptor, "fontDescriptor:" + base_font)
             doc.Reference(font, internal)
             doc.idToObject["BasicFonts"].dict[internal] = font
         del self.state[doc]
+
+
+def _deflated(data: bytes) -> pdfdoc.PDFStream:
+    """A stream of already deflated bytes (reportlab writes it as it is)."""
+    stream = pdfdoc.PDFStream(content=data)
+    stream.dictionary["Filter"] = pdfdoc.PDFName("FlateDecode")
+    return stream
 
 
 def _to_unicode_cmap(font_name: str, subset: list[int]) -> str:
@@ -186,49 +215,6 @@ def _to_unicode_cmap(font_name: str, subset: list[int]) -> str:
         "endbfchar", "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end",
     ]
     return "\n".join(lines)
-
-
-def _cache_subsets(font: TTFont) -> None:
-    """Build each distinct subset font program of `font` once per process, compressed.
-
-    Replaces the face's addSubsetObjects with the same objects as reportlab's
-    TTFontFace.addSubsetObjects, except that the font file stream comes from a cache
-    keyed by the subset, already deflated (a stream whose dictionary names its Filter
-    is written as it is). Same subset, same bytes: the output does not change.
-    """
-    face = font.face
-    packed: dict[tuple[int, ...], tuple[int, bytes]] = {}
-
-    def add_subset_objects(doc: pdfdoc.PDFDocument, fontname: str,
-                           subset: list[int]) -> pdfdoc.PDFObjectReference:
-        key = tuple(subset)
-        if key not in packed:
-            if len(packed) >= SUBSETS_CACHED:  # bounded: subsets of rare characters vary
-                packed.clear()
-            program = face.makeSubset(subset)
-            packed[key] = (len(program), zlib.compress(program))
-        length, data = packed[key]
-        font_file = pdfdoc.PDFStream(content=data)
-        font_file.dictionary["Length1"] = length
-        font_file.dictionary["Filter"] = pdfdoc.PDFName("FlateDecode")
-        file_ref = doc.Reference(font_file, f"fontFile:{face.filename}({fontname})")
-        flags = (face.flags & ~ttfonts.FF_NONSYMBOLIC) | ttfonts.FF_SYMBOLIC
-        descriptor = pdfdoc.PDFDictionary({
-            "Type": "/FontDescriptor",
-            "Ascent": face.ascent,
-            "CapHeight": face.capHeight,
-            "Descent": face.descent,
-            "Flags": flags,
-            "FontBBox": pdfdoc.PDFArray(face.bbox),
-            "FontName": pdfdoc.PDFName(fontname),
-            "ItalicAngle": face.italicAngle,
-            "StemV": face.stemV,
-            "FontFile2": file_ref,
-            "MissingWidth": face.defaultWidth,
-        })
-        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
-
-    face.addSubsetObjects = add_subset_objects
 
 
 def missing_glyphs(text: str) -> str:
