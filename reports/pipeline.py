@@ -328,18 +328,19 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
             reused[b.name] = entry
         else:
             to_render.append(b)
-    versions: dict[str, str] = {}  # as the workers computed them: not again here
-    pages = render_briefings(to_render, folder, workers=settings.workers,
-                             progress=settings.progress, versions=versions) if to_render else {}
+    # size, hash and version come back from the renderer: no file read again, no version
+    # computed twice (in a worker the parent's briefings never computed theirs)
+    rendered = render_briefings(to_render, folder, workers=settings.workers,
+                                progress=settings.progress) if to_render else {}
     entries = []
     for b in briefings:
-        path = staging / b.filename
         old_entry = reused.get(b.name)
         if old_entry:  # its bytes were verified above: no second read
             size, digest, count = old_entry["bytes"], old_entry["sha256"], old_entry["pages"]
+            version = old_entry["version"]
         else:
-            size, digest, count = path.stat().st_size, pub.sha256_file(path), pages[b.name]
-        version = versions.get(b.name) or b.version
+            made = rendered[b.name]
+            size, digest, count, version = made.bytes, made.sha256, made.pages, made.version
         entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
                                      version, b.title, count, old_entry is not None,
                                      b.subject_id, b.changes))

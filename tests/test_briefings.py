@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import os
 import pickle
 import re
@@ -23,7 +24,7 @@ from reports.briefings import Briefing, BriefingSource, build_briefings
 from reports.model import Model
 from reports.render.charts import bar_chart
 from reports.render.fonts import missing_glyphs
-from reports.render.pdf import CARDS_IN_LARGE, render_briefing, render_briefings
+from reports.render.pdf import CARDS_IN_LARGE, Rendered, render_briefing, render_briefings
 from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
 
 AS_OF = "2024-11-27"
@@ -102,7 +103,7 @@ def briefings(bundled_model: Model) -> list[Briefing]:
 
 @pytest.fixture(scope="module")
 def rendered(briefings: list[Briefing], tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[Path, dict[str, int]]:
+             ) -> tuple[Path, dict[str, Rendered]]:
     folder = tmp_path_factory.mktemp("briefings")
     pages = render_briefings(briefings, folder, workers=2)  # the parallel path
     return folder, pages
@@ -115,15 +116,15 @@ def dias(briefings: list[Briefing]) -> Briefing:
 
 # ------------------------------------------------------------------ the set of files
 def test_one_briefing_per_ministry_company_and_top_level_theme_plus_the_overview(
-        rendered: tuple[Path, dict[str, int]]) -> None:
+        rendered: tuple[Path, dict[str, Rendered]]) -> None:
     folder, pages = rendered
     assert {p.stem for p in folder.glob("*.pdf")} == expected_names()
     assert set(pages) == expected_names()
-    assert all(n >= 1 for n in pages.values())
+    assert all(r.pages >= 1 for r in pages.values())
 
 
 def test_every_pdf_is_sound_and_uses_only_the_embedded_font(
-        rendered: tuple[Path, dict[str, int]]) -> None:
+        rendered: tuple[Path, dict[str, Rendered]]) -> None:
     qpdf, pdffonts = require_tool("qpdf"), require_tool("pdffonts")
     folder, _ = rendered
     for pdf in sorted(folder.glob("*.pdf")):
@@ -139,7 +140,7 @@ def test_every_pdf_is_sound_and_uses_only_the_embedded_font(
 
 
 def test_the_overview_shows_names_with_their_own_letters(
-        rendered: tuple[Path, dict[str, int]]) -> None:
+        rendered: tuple[Path, dict[str, Rendered]]) -> None:
     text = pdf_text(rendered[0] / "overview.pdf")
     assert "Dias Bilişim ve Teknoloji Hizmetleri A.Ş." in text
     assert "KOBİA" in text
@@ -154,7 +155,7 @@ def test_the_titles_checked_below_are_not_substrings_of_each_other() -> None:
                                    if p["kind"] in ("ministry", "company", "state_company")],
                          ids=lambda p: p["party_id"])
 def test_a_party_briefing_names_the_party_and_exactly_the_agreements_it_covers(
-        rendered: tuple[Path, dict[str, int]], party: dict[str, str]) -> None:
+        rendered: tuple[Path, dict[str, Rendered]], party: dict[str, str]) -> None:
     scope = "ministry" if party["kind"] == "ministry" else "company"
     text = pdf_text(rendered[0] / f"{scope}-{party['party_id']}.pdf")
     assert party["name"] in text
@@ -167,7 +168,7 @@ def test_a_party_briefing_names_the_party_and_exactly_the_agreements_it_covers(
 
 
 def test_a_ministry_briefing_counts_the_parties_below_it(
-        rendered: tuple[Path, dict[str, int]]) -> None:
+        rendered: tuple[Path, dict[str, Rendered]]) -> None:
     # KOBİA sits below the Ministry of Economy and brings in two declarations
     assert members_of("ministry-of-economy") >= {"kobia"}
     text = pdf_text(rendered[0] / "ministry-ministry-of-economy.pdf")
@@ -177,7 +178,7 @@ def test_a_ministry_briefing_counts_the_parties_below_it(
 
 
 # ------------------------------------------------------------------ page furniture, metadata
-def test_metadata_outline_and_page_footer(rendered: tuple[Path, dict[str, int]],
+def test_metadata_outline_and_page_footer(rendered: tuple[Path, dict[str, Rendered]],
                                           briefings: list[Briefing]) -> None:
     folder, pages = rendered
     for b in briefings:
@@ -186,17 +187,18 @@ def test_metadata_outline_and_page_footer(rendered: tuple[Path, dict[str, int]],
         assert reader.metadata.title == b.title
         assert reader.metadata.author == "agreement-reports"
         assert reader.metadata.get("/CreationDate", "").startswith("D:20241127")
-        assert len(reader.pages) == pages[b.name]
+        assert len(reader.pages) == pages[b.name].pages
         titles = [e.title for e in reader.outline if not isinstance(e, list)]
         assert titles[:2] == ["Summary", "Since the last briefing"], b.name
         assert titles[2] in ("Agreements", "Agreements and discussions"), b.name
         first = normalised(reader.pages[0].extract_text())
-        assert f"page 1 of {pages[b.name]} · data version {b.version}" in first, b.name
+        assert f"page 1 of {pages[b.name].pages} · data version {b.version}" in first, b.name
         assert f"Data as of {AS_OF}" in first
         assert b.title in first
 
 
-def test_one_and_many_read_right(rendered: tuple[Path, dict[str, int]], dias: Briefing) -> None:
+def test_one_and_many_read_right(rendered: tuple[Path, dict[str, Rendered]],
+                                 dias: Briefing) -> None:
     # Dias: 1 agreement, 0 discussions, 1 partner, 1 country, 0 targets
     assert dict(dias.figures)["Agreements"] == "1"
     text = pdf_text(rendered[0] / "company-dias.pdf")
@@ -268,13 +270,18 @@ def test_links_only_for_http_and_https(tmp_path: Path, dias: Briefing) -> None:
 
 # ------------------------------------------------------------------ identical bytes
 def test_same_briefings_give_identical_bytes_in_process_and_in_workers(
-        rendered: tuple[Path, dict[str, int]], briefings: list[Briefing],
+        rendered: tuple[Path, dict[str, Rendered]], briefings: list[Briefing],
         tmp_path: Path) -> None:
     folder, pages = rendered
     again = render_briefings(list(reversed(briefings)), tmp_path, workers=1)
     assert again == pages
     for b in briefings:
-        assert (tmp_path / f"{b.name}.pdf").read_bytes() == (folder / f"{b.name}.pdf").read_bytes()
+        data = (folder / f"{b.name}.pdf").read_bytes()
+        assert (tmp_path / f"{b.name}.pdf").read_bytes() == data
+        # what the manifest records comes from the renderer: it must describe the file
+        assert pages[b.name].bytes == len(data)
+        assert pages[b.name].sha256 == hashlib.sha256(data).hexdigest()
+        assert pages[b.name].version == b.version
 
 
 def test_same_briefing_gives_identical_bytes_in_two_fresh_processes(

@@ -1,7 +1,7 @@
 """Briefing -> PDF, drawn straight on a reportlab canvas; many briefings in parallel.
 
     pages = render_briefing(briefing, Path("out/briefings/overview.pdf"))
-    pages_by_name = render_briefings(briefings, Path("out/briefings"), progress=True)
+    rendered = render_briefings(briefings, Path("out/briefings"), progress=True)  # name -> Rendered
 
 A briefing is A4 portrait: a first page that stands alone (title, as-of date and data
 version, key figures, executive summary, charts), "Since the last briefing", the
@@ -21,6 +21,7 @@ are made only for http(s) URLs. The same Briefing gives byte-identical files
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from reportlab import rl_config
 from reportlab.lib import colors
@@ -799,21 +801,37 @@ class _Briefing:
 
 
 # ----------------------------------------------------------------- entry points
+class Rendered(NamedTuple):
+    """What rendering one briefing made: the file's pages, size and SHA-256, and the
+    briefing's data version (computed for the footer, so nobody computes it again)."""
+
+    pages: int
+    version: str
+    bytes: int
+    sha256: str
+
+
 def render_briefing(briefing: Briefing, path: Path) -> int:
     """Write one briefing as a PDF at `path`; returns its number of pages.
 
     The file is written in one go once the PDF is complete, so a failed render leaves
     no half-written file. Identical briefings give identical bytes.
     """
+    return _render(briefing, path).pages
+
+
+def _render(briefing: Briefing, path: Path) -> Rendered:
     register_fonts()
     rl_config.invariant = 1  # no time stamps nor random file ids in the PDF
     buffer = io.BytesIO()
-    canv = _BriefingCanvas(buffer, briefing, briefing.version)
-    _Briefing(briefing, briefing.version, canv).draw()
+    version = briefing.version
+    canv = _BriefingCanvas(buffer, briefing, version)
+    _Briefing(briefing, version, canv).draw()
     canv.showPage()
     canv.save()
-    Path(path).write_bytes(buffer.getvalue())
-    return canv.page_count
+    data = buffer.getvalue()
+    Path(path).write_bytes(data)
+    return Rendered(canv.page_count, version, len(data), hashlib.sha256(data).hexdigest())
 
 
 def _init_worker() -> None:
@@ -833,26 +851,21 @@ def _cpu_count() -> int:
 _FORKED: list[Briefing] = []
 
 
-def _render_forked(index: int, path: Path) -> tuple[int, str]:
+def _render_forked(index: int, path: Path) -> Rendered:
     return _render_job(_FORKED[index], path)
 
 
-def _render_job(briefing: Briefing, path: Path) -> tuple[int, str]:
-    """Pages and data version: a worker computed the version anyway, for the footer."""
+def _render_job(briefing: Briefing, path: Path) -> Rendered:
     try:
-        return render_briefing(briefing, path), briefing.version
+        return _render(briefing, path)
     except Exception as exc:
         exc.add_note(f"while rendering the briefing '{briefing.name}'")
         raise
 
 
 def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | None = None,
-                     progress: bool = False,
-                     versions: dict[str, str] | None = None) -> dict[str, int]:
-    """Render each briefing to `folder/<name>.pdf`; returns name -> pages, in input order.
-
-    `versions`, when given, receives name -> data version of each briefing, as the
-    renderer computed it (in a worker the parent's briefings never compute theirs).
+                     progress: bool = False) -> dict[str, Rendered]:
+    """Render each briefing to `folder/<name>.pdf`; returns name -> Rendered, in input order.
 
     Renders in parallel across `workers` processes (default: the usable cores), or
     in this process for a handful of briefings or `workers=1`. `progress` shows a
@@ -869,16 +882,14 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     folder.mkdir(parents=True, exist_ok=True)
     register_fonts()  # before forking, so workers inherit the parsed fonts
     count = min(workers or _cpu_count(), len(briefings))
-    pages: dict[str, int] = {}
+    done: dict[str, Rendered] = {}
     if count <= 1 or len(briefings) < PARALLEL_FROM:
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
             for b in briefings:
-                pages[b.name], version = _render_job(b, folder / f"{b.name}.pdf")
-                if versions is not None:
-                    versions[b.name] = version
+                done[b.name] = _render_job(b, folder / f"{b.name}.pdf")
                 bar.update()
-        return pages
+        return done
     methods = multiprocessing.get_all_start_methods()
     # fork shares the already-parsed fonts and modules; spawn would re-import everything
     context = multiprocessing.get_context("fork") if "fork" in methods else None
@@ -887,7 +898,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     _FORKED[:] = briefings if context is not None else []
     with ProcessPoolExecutor(max_workers=count, mp_context=context,
                              initializer=_init_worker) as pool:
-        futures: dict[Future[tuple[int, str]], str] = {}
+        futures: dict[Future[Rendered], str] = {}
         # the workers are forked at the first submit: frozen objects are left alone by
         # the cyclic GC, so their pages stay shared with this process (see gc.freeze)
         gc.freeze()
@@ -903,12 +914,9 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         with tqdm(total=len(briefings), unit="briefing", desc="briefings",
                   disable=not progress) as bar:
             for future in as_completed(futures):
-                name = futures[future]
-                pages[name], version = future.result()
-                if versions is not None:
-                    versions[name] = version
+                done[futures[future]] = future.result()
                 bar.update()
     _FORKED.clear()
     log.debug("rendered %d briefings with %d workers", len(briefings), count)
-    return {name: pages[name] for name in names}
+    return {name: done[name] for name in names}
 
