@@ -42,6 +42,15 @@ def set_cell(folder: Path, table: str, row: int, column: str, value: str) -> Non
     write_table(folder, table, rows, header)
 
 
+def add_row(folder: Path, table: str, like: int, **values: str) -> int:
+    """Append a copy of spreadsheet row `like` (header = 1) with `values` changed; returns
+    the new row's number."""
+    rows = read_table(folder, table)
+    rows.append({**rows[like - 2], **values})
+    write_table(folder, table, rows)
+    return len(rows) + 1
+
+
 def to_workbook(folder: Path, path: Path) -> Path:
     """The same data as one .xlsx workbook with six sheets (written with openpyxl)."""
     from openpyxl import Workbook

@@ -21,7 +21,7 @@ from reports.summaries import (
 )
 from reports.validate import validate
 from tests.conftest import BUNDLED_SOURCES
-from tests.datasets import copy_bundled, read_table, set_cell, to_workbook, write_table
+from tests.datasets import add_row, copy_bundled, read_table, set_cell, to_workbook, write_table
 
 
 def problems_of(path: Path) -> list[str]:
@@ -213,10 +213,7 @@ def test_text_changes_are_warnings(tmp_path: Path) -> None:
 
 def test_likely_duplicate_party_is_a_warning(tmp_path: Path) -> None:
     folder = copy_bundled(tmp_path / "dup")
-    rows = read_table(folder, "parties")
-    rows.append({**rows[19], "party_id": "ecostar-2", "name": "ECOSTAR L.L.C.",
-                 "short_name": ""})
-    write_table(folder, "parties", rows)
+    add_row(folder, "parties", 21, party_id="ecostar-2", name="ECOSTAR L.L.C.", short_name="")
     lines = problems_of(folder)
     assert ("parties.csv:23: column 'name': 'ECOSTAR L.L.C.' looks like the same party as "
             "'ecostar' (row 21) (warning)") in lines
@@ -253,10 +250,8 @@ def test_a_theme_cycle_is_an_error(tmp_path: Path) -> None:
 def test_a_name_equal_to_another_partys_short_name_is_a_likely_duplicate(
         tmp_path: Path) -> None:
     folder = copy_bundled(tmp_path / "alias")
-    rows = read_table(folder, "parties")
-    rows.append({**rows[0], "party_id": "kobia-agency", "name": "KOBİA", "short_name": "",
-                 "aliases": "", "kind": "agency", "parent_id": ""})
-    write_table(folder, "parties", rows)
+    add_row(folder, "parties", 2, party_id="kobia-agency", name="KOBİA", short_name="",
+            aliases="", kind="agency", parent_id="")
     lines = problems_of(folder)
     assert any(line.startswith("parties.csv:23: column 'name':") and "'kobia'" in line
                and line.endswith("(warning)") for line in lines), lines
@@ -264,14 +259,10 @@ def test_a_name_equal_to_another_partys_short_name_is_a_likely_duplicate(
 
 def test_an_idle_party_and_an_unused_theme_are_warnings(tmp_path: Path) -> None:
     folder = copy_bundled(tmp_path / "idle")
-    parties = read_table(folder, "parties")
-    parties.append({**parties[0], "party_id": "ministry-of-ecology", "name": "Ministry of Ecology",
-                    "aliases": ""})
-    write_table(folder, "parties", parties)
-    themes = read_table(folder, "themes")
-    themes.append({"theme_id": "hydrogen", "name": "Hydrogen", "parent_id": "green-economy",
-                   "description": ""})
-    write_table(folder, "themes", themes)
+    add_row(folder, "parties", 2, party_id="ministry-of-ecology", name="Ministry of Ecology",
+            aliases="")
+    add_row(folder, "themes", 2, theme_id="hydrogen", name="Hydrogen",
+            parent_id="green-economy", description="")
     data, problems = validate(read_sources(folder))
     assert data is not None  # warnings never stop a run
     lines = [str(p) for p in problems]
