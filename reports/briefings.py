@@ -143,11 +143,9 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 @cache
-def _fields_getter(cls: type) -> Callable[[object], tuple]:
-    """A function giving an instance's field values as a tuple (plain values here)."""
-    names = _field_names(cls)
-    getter = operator.attrgetter(*names)
-    return getter if len(names) > 1 else lambda value: (getter(value),)
+def _fields_getter(cls: type) -> Callable[[object], object]:
+    """A function giving an instance's field values (a tuple: these have several fields)."""
+    return operator.attrgetter(*_field_names(cls))
 
 
 def single_event(model: Model) -> str:
