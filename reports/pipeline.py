@@ -15,6 +15,7 @@ import multiprocessing.process
 import os
 import shutil
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,6 +179,9 @@ def _job_child(job: Callable[[], object], writer: Connection) -> None:
     try:
         outcome: tuple[bool, object] = (True, job())
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        # the parent raises it again from its own stack: keep where it really happened,
+        # for --debug
+        exc.add_note("raised in the forked process:\n" + traceback.format_exc().rstrip())
         outcome = (False, exc)
     try:
         writer.send(outcome)

@@ -392,3 +392,12 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
         job.result()
     with pipeline._Job(lambda: 41 + 1, background=True) as job:
         assert job.result() == 42
+
+    def fails() -> None:
+        raise ValueError("bad cell")
+
+    # an error in the child is raised here, and --debug still shows where it happened
+    with pipeline._Job(fails, background=True) as job, \
+            pytest.raises(ValueError, match="bad cell") as raised:
+        job.result()
+    assert "in fails" in "".join(raised.value.__notes__)
