@@ -314,20 +314,18 @@ class _Book:
                     for p in series.tolist()]
         values = [(v or None) if v.__class__ is str else _plain(v) for v in series.tolist()]
         values = self.clean_texts(values, sheet.title, header, top)
+        # plain text stays a str: the row writer writes every str as text, never as a
+        # formula ("=...") or an error value ("#N/A")
         if kind == TEXT:
-            # plain str values are written by openpyxl itself, fastest; only text that
-            # openpyxl would take for a formula ("=...") or an error ("#N/A") gets a cell
-            return [_clean_text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
-                    for v in values]
+            return values
         if kind == WRAP:
-            # only text longer than a line needs the (costlier) wrapping cell
+            # only text longer than a line needs the wrapping style
             style, per_line = self.wrap, _chars_per_line(width)
             return [_Styled(v, style)
-                    if v.__class__ is str and (len(v) > per_line or "\n" in v)
-                    else _clean_text_cell(ws, v) if v.__class__ is str and v[0] in "=#" else v
+                    if v.__class__ is str and (len(v) > per_line or "\n" in v) else v
                     for v in values]
         if kind == DATE:
-            return [self.date_or_text(ws, v) for v in values]
+            return [self.date_or_text(v) for v in values]
         return [self.link_cell(sheet, v, header, top + i) if v.__class__ is str else v
                 for i, v in enumerate(values)]
 
@@ -344,8 +342,8 @@ class _Book:
             cell._style = copy(style)
         return cell
 
-    def date_or_text(self, ws: WriteOnlyWorksheet, value: object,
-                     style: StyleArray | None = None) -> object:
+    def date_or_text(self, value: object, style: StyleArray | None = None) -> object:
+        """A full ISO date (from 1900-03-01 on) as an Excel date; anything else as it is."""
         if value.__class__ is not str:
             return value
         if len(value) == 10 and FULL_DATE_RE.fullmatch(value):
@@ -356,7 +354,7 @@ class _Book:
             if day is not None and day >= EARLIEST_DATE:
                 return _Styled(day, self.date if style is None else style)
         # partial dates (2024-11, 2024) stay text, as curated
-        return _clean_text_cell(ws, value) if value[0] in "=#" else value
+        return value
 
     def percent_cell(self, ws: WriteOnlyWorksheet, value: float) -> Cell:
         cell = WriteOnlyCell(ws, value)
@@ -372,13 +370,13 @@ class _Book:
                           f"from this row on the addresses are text, not links: Excel holds "
                           f"at most {LINKS_PER_SHEET:,} links in one sheet")
                 sheet.links += 1
-            return _clean_text_cell(sheet.ws, value) if value[0] in "=#" else value
+            return value
         target = link_target(value)
         if target is None:
             self.warn(sheet.title, row, column,
                       f"'{_shorten(value)}' is not linked: only http and https addresses "
                       "become links")
-            return _clean_text_cell(sheet.ws, value)
+            return value
         sheet.links += 1
         cell = _clean_text_cell(sheet.ws, value, self.link)
         cell.hyperlink = Hyperlink(ref="", target=target)
@@ -465,7 +463,7 @@ class _Book:
 
         # _OVERVIEW_TOP_ROWS rows: title, four facts, a blank row, the key figures heading
         sheet.append([text(ws, title, self.title)])
-        pair("Data as of", self.date_or_text(ws, as_of, self.date_left))
+        pair("Data as of", self.date_or_text(as_of, self.date_left))
         pair("Generated at", text(ws, _moment(generated_at)))
         pair("Run", text(ws, run_id or "(not part of a published run)"))
         pair("Data from", text(ws, sources_label))
