@@ -50,7 +50,9 @@ class BriefingTarget:
         if self.value is None:
             head = self.description
         else:
-            value = f"{self.value:g}"
+            # 1,500,000 rather than %g's 1.5e+06; fractions as curated (2,024.5)
+            value = (f"{int(self.value):,}" if self.value.is_integer()
+                     else f"{self.value:,}")
             unit = self.unit
             amount = f"{value} {unit}" if unit else value
             what = self.metric.replace("_", " ") if self.metric else self.description
@@ -368,7 +370,7 @@ class _Builder:
                 names = f"{', '.join(top)} and {plural(more, 'other')}" if more else join_names(top)
                 out.append(f"Its partners are {plural(len(partners), 'party', 'parties')} from "
                            f"{countries_text}: {names}.")
-        named = [f"{name} ({n})" for name, n in themes.most_common() if n]
+        named = [f"{name} ({n:,})" for name, n in themes.most_common() if n]
         if named and scope != "theme":
             out.append(f"By theme: {join_names(named)}.")
         if targets:

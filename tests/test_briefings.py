@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from reports.briefings import Briefing, BriefingSource, build_briefings
+from reports.briefings import Briefing, BriefingSource, BriefingTarget, build_briefings
 from reports.model import Model
 from reports.render.charts import bar_chart
 from reports.render.fonts import missing_glyphs
@@ -415,3 +415,9 @@ def test_big_counts_read_with_thousands_separators(tmp_path: Path, dias: Briefin
     pdf = tmp_path / "counts.pdf"
     render_briefing(dataclasses.replace(dias, partners=(("Big Partner", 12345),)), pdf)
     assert "12,345" in pdf_text(pdf)  # the bar's value label
+    # targets: no 1.5e+06, and fractions as curated
+    assert BriefingTarget("Investment", "investment", 1_500_000.0, "USD", 2030).text == \
+        "1,500,000 USD investment by 2030"
+    assert BriefingTarget("Share", "share", 2024.5, "%", None).text == "2,024.5 % share"
+    chart = bar_chart([(f"Party {i}", 5000 - i) for i in range(12)], 200)  # 4,990 and 4,989 hidden
+    assert chart is not None and chart.others == "+ 2 others (4,989 to 4,990 each)"

@@ -54,7 +54,7 @@ def _wrap(text: str, width: float, size: float, lines: int = 2) -> list[str]:
 
 def _range(values: Sequence[int]) -> str:
     low, high = min(values), max(values)
-    return f"{low} each" if low == high else f"{low} to {high} each"
+    return f"{low:,} each" if low == high else f"{low:,} to {high:,} each"
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def bar_chart(pairs: Sequence[tuple[str, int]], width: float, *, max_bars: int =
     for label, value in shown:
         lines = tuple(_wrap(label, label_room, font_size))
         rows.append((lines, value, max(bar_h + 5, len(lines) * leading + 4)))
-    others = f"+ {len(hidden)} others ({_range([v for _, v in hidden])})" if hidden else ""
+    others = f"+ {len(hidden):,} others ({_range([v for _, v in hidden])})" if hidden else ""
     height = sum(h for _, _, h in rows) + (leading + 4 if hidden else 0.0) + 2
     return BarChart(width=width, height=height, rows=tuple(rows), top_value=top,
                     label_room=label_room, axis_x=axis_x, bar_room=bar_room, bar_h=bar_h,
