@@ -43,6 +43,7 @@ from reportlab.pdfgen.canvas import Canvas
 from tqdm import tqdm
 
 from ..briefings import Briefing, BriefingAgreement, BriefingParty
+from ..processes import die_with_parent, fork_available, stop_children
 from .charts import BarChart, bar_chart
 from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
 from .fonts import show_text as _show
@@ -834,7 +835,8 @@ def _render(briefing: Briefing, path: Path) -> Rendered:
     return Rendered(canv.page_count, version, len(data), hashlib.sha256(data).hexdigest())
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    die_with_parent(parent)
     register_fonts()
     rl_config.invariant = 1
 
@@ -890,14 +892,17 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
                 done[b.name] = _render_job(b, folder / f"{b.name}.pdf")
                 bar.update()
         return done
-    methods = multiprocessing.get_all_start_methods()
-    # fork shares the already-parsed fonts and modules; spawn would re-import everything
-    context = multiprocessing.get_context("fork") if "fork" in methods else None
+    # fork shares the already-parsed fonts and modules; spawn re-imports everything and
+    # is given each briefing pickled
+    forked = fork_available()
+    context = multiprocessing.get_context("fork" if forked else "spawn")
     # the largest first, so that no worker is left with a long one at the end
     order = sorted(range(len(briefings)), key=lambda i: -len(briefings[i].agreements))
-    _FORKED[:] = briefings if context is not None else []
-    with ProcessPoolExecutor(max_workers=count, mp_context=context,
-                             initializer=_init_worker) as pool:
+    _FORKED[:] = briefings if forked else []
+    others = set(multiprocessing.active_children())  # e.g. the workbook writer: not ours
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=context,
+                               initializer=_init_worker, initargs=(os.getpid(),))
+    try:
         futures: dict[Future[Rendered], str] = {}
         # the workers are forked at the first submit: frozen objects are left alone by
         # the cyclic GC, so their pages stay shared with this process (see gc.freeze)
@@ -905,7 +910,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         try:
             for i in order:
                 b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
-                future = (pool.submit(_render_forked, i, path) if context is not None
+                future = (pool.submit(_render_forked, i, path) if forked
                           else pool.submit(_render_job, b, path))
                 futures[future] = b.name
         finally:
@@ -916,7 +921,15 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
             for future in as_completed(futures):
                 done[futures[future]] = future.result()
                 bar.update()
-    _FORKED.clear()
+    except BaseException:
+        # a failed briefing, Ctrl-C or SIGTERM: stop the workers now rather than wait for
+        # every queued briefing (which shutdown(wait=True) would do)
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_children(keep=others)
+        raise
+    finally:
+        _FORKED.clear()
+    pool.shutdown()
     log.debug("rendered %d briefings with %d workers", len(briefings), count)
     return {name: done[name] for name in names}
 

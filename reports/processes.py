@@ -1,0 +1,63 @@
+"""Child processes never outlive the run that started them.
+
+A render worker or the forked workbook writer calls `die_with_parent` first thing:
+when the main process dies (SIGKILL included), the child is killed too, so no
+orphan goes on writing into a staging folder that nobody will publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def fork_available() -> bool:
+    """Whether children can inherit this process's memory (tests force False to check spawn)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies; poll where it cannot.
+
+    Ctrl-C is the parent's to handle (it stops its children): a child ignores SIGINT
+    rather than print a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # the parent died before the call above
+                    os._exit(1)
+                return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="watch-parent").start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def stop_children(keep: set[multiprocessing.process.BaseProcess] | frozenset = frozenset()
+                  ) -> None:
+    """Terminate this process's multiprocessing children (but `keep`), and reap them."""
+    children = [p for p in multiprocessing.active_children() if p not in keep]
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.terminate()
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.join(5)
+        if child.is_alive():
+            with contextlib.suppress(Exception):
+                child.kill()
