@@ -115,13 +115,32 @@ def write_snapshot(snap: dict, folder: Path) -> Path:
     return path
 
 
-def read_snapshot(run_folder: Path) -> dict | None:
+class UnreadableSnapshot(Exception):
+    """The previous run's snapshot is missing, damaged or not of the shape this job writes."""
+
+
+def read_snapshot(run_folder: Path) -> dict:
+    """The snapshot a run stored; raises UnreadableSnapshot (with the reason) when it cannot
+    be trusted, so that changes are never computed against a damaged run."""
     path = run_folder / SNAPSHOT_PATH
     try:
         with gzip.open(path, "rb") as handle:
-            return json.load(handle)
-    except (OSError, ValueError, EOFError):
-        return None
+            snap = json.load(handle)
+    except FileNotFoundError:
+        raise UnreadableSnapshot(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UnreadableSnapshot(f"{path} is damaged ({exc})") from None
+    if not isinstance(snap, dict) or set(snap) != set(KEYS):
+        raise UnreadableSnapshot(f"{path} does not hold the tables "
+                                 f"{', '.join(sorted(KEYS))}")
+    for table, key in KEYS.items():
+        rows = snap[table]
+        if not isinstance(rows, dict) or not all(
+                isinstance(row, dict) and all(isinstance(row.get(k), str) for k in key)
+                and all(isinstance(v, str) for v in row.values()) for row in rows.values()):
+            raise UnreadableSnapshot(f"{path}: the {table} table is not of the shape this "
+                                     "job writes")
+    return snap
 
 
 def _name(snap: dict, table: str, key: str, fallback: dict) -> str:

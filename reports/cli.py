@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,10 @@ def _print_problems(problems: list) -> None:
     click.echo(count_line(problems), err=True)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def handled(command: Callable[..., int | None]) -> Callable[..., None]:
     """Run a command; a known failure is one line on stderr and its exit status."""
 
@@ -38,6 +43,9 @@ def handled(command: Callable[..., int | None]) -> Callable[..., None]:
     def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> None:
         logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        # SIGTERM stops a command the way Ctrl-C does: children stopped, staging removed,
+        # the attempt recorded (the scheduler installs its own handler while it serves)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             status = command(*args, **kwargs)
         except InvalidData as exc:
@@ -52,7 +60,8 @@ def handled(command: Callable[..., int | None]) -> Callable[..., None]:
                 raise
             sys.exit(exc.exit_status)
         except KeyboardInterrupt:
-            click.echo("error: interrupted; nothing was published", err=True)
+            click.echo("error: interrupted; output/latest is the last run that was published "
+                       "in full (agreement-reports status tells which)", err=True)
             sys.exit(130)
         except Exception as exc:
             if debug:
@@ -110,7 +119,9 @@ def run(sources: Path | None, output: Path | None, config: Path | None, as_of: s
     briefings = sum(1 for f in files if f["kind"] == "briefing")
     for warning in result.warnings:
         click.echo(str(warning), err=True)
-    changes = ("first run: nothing to compare with" if result.changes is None
+    changes = ("changes not computed: the last run's data could not be read"
+               if result.not_compared else
+               "first run: nothing to compare with" if result.changes is None
                else f"{result.changes} change{'s' if result.changes != 1 else ''} since run "
                     f"{manifest.get('previous_run_id')}")
     from .briefings import plural

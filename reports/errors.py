@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 
 class ReportsError(Exception):
     """Base of every error the job reports to a person in one line."""
@@ -27,9 +29,15 @@ class InvalidData(ReportsError):
 
 
 class RunLocked(ReportsError):
-    """Another run holds the lock on the output folder."""
+    """Another run holds the lock on the output folder (`pid` and `since` when known)."""
 
     exit_status = 75
+
+    def __init__(self, message: str, *, pid: int | None = None,
+                 since: datetime.datetime | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.since = since
 
 
 class PublishError(ReportsError):

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, TypeVar
 from . import publish as pub
 from .config import Settings
 from .errors import InvalidData, ReportsError, RunLocked
-from .problems import Problem
+from .problems import WARNING, Problem
+from .processes import die_with_parent, fork_available
 from .sources import sources_sha256
 
 T = TypeVar("T")
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WORKBOOK = "agreements.xlsx"
+UNREADABLE_LINE = ("Changes since the last briefing could not be computed: the last published "
+                   "run's data could not be read.")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     message: str = ""
     deliveries: dict[str, str] = field(default_factory=dict)  # recipient -> outcome
+    not_compared: str | None = None  # why changes were not computed, when a last run exists
 
 
 @dataclass
@@ -80,27 +84,44 @@ def _local(settings: Settings, moment: dt.datetime) -> dt.datetime:
 def run(settings: Settings, *, trigger: str = "manual") -> RunResult:
     """Validate, summarise, render and publish one complete run, or raise and publish nothing.
 
-    Every attempt is recorded in output/history.jsonl.
+    Every attempt is recorded in output/history.jsonl: a published run the moment it is
+    published, before any delivery. With `[delivery]`, the newest run's delivery is then
+    finished: this run's, or, when nothing changed, what the last published run left
+    unsent.
     """
     output = settings.output
     started = _now()
     clock = _Clock()
     record: dict = {"event": "run", "trigger": trigger, "started_at": started.isoformat(),
                     "pid": os.getpid()}
+    recorded = False
     try:
         with pub.run_lock(output):
             result = _run_locked(settings, started, clock)
+            _record(output, record, started, result.outcome, clock, run_id=result.run_id,
+                    changes=result.changes,
+                    files=len((result.manifest or {}).get("files", [])),
+                    warnings=len(result.warnings))
+            recorded = True
+            if settings.delivery is not None and result.run_id is not None:
+                with clock.stage("deliver"):
+                    result.deliveries = _deliver(settings, result.run_id)
     except ReportsError as exc:
-        outcome = ("invalid" if isinstance(exc, InvalidData)
-                   else "locked" if isinstance(exc, RunLocked) else "failed")
-        _record(output, record, started, outcome, clock, reason=str(exc))
+        if not recorded:
+            outcome = ("invalid" if isinstance(exc, InvalidData)
+                       else "locked" if isinstance(exc, RunLocked) else "failed")
+            _record(output, record, started, outcome, clock, reason=str(exc))
+        raise
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into it by the CLI
+        if not recorded:
+            _record(output, record, started, "interrupted", clock,
+                    reason="interrupted before the run was published")
         raise
     except Exception as exc:
-        _record(output, record, started, "failed", clock, reason=f"{type(exc).__name__}: {exc}")
+        if not recorded:
+            _record(output, record, started, "failed", clock,
+                    reason=f"{type(exc).__name__}: {exc}")
         raise
-    _record(output, record, started, result.outcome, clock, run_id=result.run_id,
-            changes=result.changes, files=len((result.manifest or {}).get("files", [])),
-            warnings=len(result.warnings))
     result.timings = clock.timings
     return result
 
@@ -135,10 +156,11 @@ class _Job:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
-        if background and "fork" in multiprocessing.get_all_start_methods():
+        if background and fork_available():
             context = multiprocessing.get_context("fork")
             self._reader, writer = context.Pipe(duplex=False)
-            self._process = context.Process(target=_job_child, args=(job, writer),
+            self._process = context.Process(target=_job_child,
+                                            args=(job, writer, os.getpid()),
                                             name="workbook", daemon=True)
             # the cyclic GC would otherwise write to every inherited object's header and
             # so copy the pages the child could share with this process (see gc.freeze)
@@ -148,6 +170,11 @@ class _Job:
             finally:
                 gc.unfreeze()
             writer.close()
+
+    @property
+    def forked(self) -> bool:
+        """True when the job runs in a child process (which has its own copy of the data)."""
+        return self._process is not None
 
     def result(self) -> T:
         if self._process is None:
@@ -175,7 +202,8 @@ class _Job:
             self._process.join()
 
 
-def _job_child(job: Callable[[], object], writer: Connection) -> None:
+def _job_child(job: Callable[[], object], writer: Connection, parent: int) -> None:
+    die_with_parent(parent)
     try:
         outcome: tuple[bool, object] = (True, job())
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
@@ -197,15 +225,28 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         fingerprint = settings.output_fingerprint()
         previous_folder = pub.latest_run(output)
         previous = pub.read_manifest(previous_folder) if previous_folder else None
+    stale = pub.remove_stale_staging(output)  # a killed run's leftovers, whatever happens next
+    if stale:
+        log.info("removed staging left by an interrupted run: %s", ", ".join(stale))
+    if previous_folder is not None and previous is None:
+        log.warning("the last published run (%s) has no readable manifest: it is not compared "
+                    "with", previous_folder)
+        previous_folder = None
     if (previous and not settings.force and previous.get("sources_sha256") == data_sha
             and previous.get("config_sha256") == fingerprint):
         return RunResult("unchanged", previous.get("run_id"), previous_folder, previous,
                          message="nothing to do: the data and configuration are the ones "
                                  f"run {previous.get('run_id')} used (--force runs anyway)")
-    pub.remove_stale_staging(output)
+    pub.check_latest(output)  # before any work: a run that could not be published is waste
 
     from .briefings import build_briefings
-    from .changes import diff, read_snapshot, snapshot, with_change_lines
+    from .changes import (
+        UnreadableSnapshot,
+        diff,
+        read_snapshot,
+        snapshot,
+        with_change_lines,
+    )
     from .model import Model
     from .sources import read_sources
     from .validate import validate
@@ -223,7 +264,18 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         model = Model(data)
         as_of = settings.as_of or _as_of(model, started)
         snap = snapshot(data)
-        before = read_snapshot(previous_folder) if previous_folder else None
+        before = None
+        unreadable = None
+        if previous_folder is not None:
+            try:
+                before = read_snapshot(previous_folder)
+            except UnreadableSnapshot as exc:
+                unreadable = (f"the last published run's data cannot be read ({exc}); changes "
+                              "since it are not computed")
+                log.warning("%s", unreadable)
+                warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
+                                        unreadable))
+                previous, previous_folder = None, None
         changes = diff(before, snap) if before is not None else None
     run_id = pub.new_run_id(started, data_sha)
     bump = 0
@@ -250,12 +302,14 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         # the briefings: neither needs the other, and each keeps a core busy
         background = len(model.agreements) >= BACKGROUND_FROM and settings.workers != 1
         with _Job(write_files, background=background) as workbook:
-            if background:
+            if workbook.forked:
                 snap = {}  # the writer has its own copy now: not kept here while rendering
             with clock.stage("briefings"):
                 briefings = build_briefings(model, as_of, settings.scopes)
                 if changes is not None and before is not None:
                     briefings = with_change_lines(model, briefings, changes, before)
+                elif unreadable is not None:  # say so: never "first briefing", never invented
+                    briefings = [replace(b, changes=(UNREADABLE_LINE,)) for b in briefings]
                 before = None  # the last run's snapshot is not needed any more
                 if settings.delivery is not None:
                     from .deliver import check_subscriptions
@@ -278,16 +332,13 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         removed = pub.remove_old_runs(output, settings.keep_runs, _protected_runs(output))
         if removed:
             log.info("removed %d old run(s): %s", len(removed), ", ".join(removed))
-    result = RunResult("published", run_id, final, manifest, warnings,
-                       None if changes is None else len(changes))
-    if settings.delivery is not None:
-        with clock.stage("deliver"):
-            result.deliveries = _deliver(settings, run_id)
-    return result
+    return RunResult("published", run_id, final, manifest, warnings,
+                     None if changes is None else len(changes), not_compared=unreadable)
 
 
 def _deliver(settings: Settings, run_id: str) -> dict[str, str]:
-    """Deliver a published run; a delivery failure never unpublishes it."""
+    """Deliver a published run; a delivery failure never unpublishes it nor hides that it
+    was published (the next run, or `deliver --run`, finishes it)."""
     from .deliver import deliver_run
 
     try:
@@ -295,6 +346,10 @@ def _deliver(settings: Settings, run_id: str) -> dict[str, str]:
     except ReportsError as exc:
         log.error("delivery of run %s failed: %s", run_id, exc)
         return {"*": f"failed: {exc}"}
+    except Exception as exc:
+        log.error("delivery of run %s failed: %s: %s", run_id, type(exc).__name__, exc,
+                  exc_info=log.isEnabledFor(logging.DEBUG))
+        return {"*": f"failed: {type(exc).__name__}: {exc}"}
 
 
 def _protected_runs(output: Path) -> set[str]:
