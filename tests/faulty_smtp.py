@@ -5,7 +5,8 @@
         ... deliver to 127.0.0.1:server.port ...
         assert server.message_ids("someone@example.org") == [...]
 
-or, in a test, the ``faulty_smtp`` fixture (``pytest_plugins = ("tests.faulty_smtp",)``).
+or the ``faulty_smtp`` fixture, which a test module gets by importing its function:
+``from tests.faulty_smtp import FaultySMTP, faulty_smtp_fixture  # noqa: F401``.
 
 The faults (``server.faults``, read by the server thread at the moment each one applies):
 
