@@ -44,6 +44,7 @@ class DeliverySettings:
     dry_run: bool = False
     send_unchanged: bool = False
     max_attachments_mb: float = 20
+    timeout_s: float = 120
     recipients: tuple[Recipient, ...] = ()
 
 

@@ -1,23 +1,33 @@
 """E-mail each recipient the briefings they subscribe to, exactly once per run.
 
-What was sent to whom for which run is recorded in output/history.jsonl (never
-in the published run folder). A recipient already served for a run is skipped;
-one whose briefings carry no change since their last delivery gets nothing
-unless `send_unchanged`. Failures are retried with backoff, recorded, and left
-for `agreement-reports deliver --run RUN_ID`.
+A message (one recipient, one part when the briefings are split over several
+messages) counts as sent the moment the server accepts its data. It is recorded
+then, before anything else is sent, as one small file of its own in
+`output/deliveries/<run-id>/` (written whole, then renamed into place, so no torn
+line of `history.jsonl` can lose it), and is never sent again for that run.
+Everything not recorded is tried again by the next run or `deliver --run`. Each
+message's Message-ID is the same on every try of that (run, recipient, part), so a
+mail system can drop the one copy that a crash between acceptance and recording
+could still cause. A dry run writes `.eml` files and records them as written, never
+as sent. `history.jsonl` gets a line per message and per recipient, for `status`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import smtplib
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 
 from .config import DeliverySettings, Recipient, Settings
@@ -29,6 +39,9 @@ USER_ENV = "AGREEMENT_REPORTS_SMTP_USER"
 PASSWORD_ENV = "AGREEMENT_REPORTS_SMTP_PASSWORD"
 RETRIES = 3
 BACKOFF_SECONDS = 1.0
+READ_TIMEOUT_S = 30.0  # one read or write; `timeout_s` bounds a whole message
+DELIVERIES = "deliveries"  # output/deliveries/<run-id>/: what was accepted, one file a message
+SENT, WRITTEN, UNCHANGED = "sent", "written", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,19 @@ class Parcel:
     @property
     def versions(self) -> dict[str, str]:
         return {f["path"]: f.get("version", "") for f in self.files}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One message of a parcel: its number, of how many, and the briefings it carries."""
+
+    number: int
+    total: int
+    files: tuple[dict, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        return [f["path"] for f in self.files]
 
 
 def matches(subscription: str, entry: dict) -> bool:
@@ -79,22 +105,93 @@ def check_subscriptions(delivery: DeliverySettings, briefings: list) -> None:
                                   f"{subscription!r} matches no briefing")
 
 
-def _unchanged_since_last_delivery(history: list[dict], email: str, manifest: dict,
-                                   parcel: Parcel) -> bool:
-    """True when the recipient was served the previous run and their briefings show no change."""
+def _key(*words: str) -> str:
+    return hashlib.sha256("\0".join(words).encode("utf-8")).hexdigest()[:16]
+
+
+class Ledger:
+    """What a run's delivery has done, one file per message accepted (or written, or judged
+    unchanged), so that a torn file can only lose its own record, never another's."""
+
+    def __init__(self, output: Path, run_id: str) -> None:
+        self.folder = output / DELIVERIES / run_id
+        self.run_id = run_id
+
+    def _path(self, email: str, what: str) -> Path:
+        return self.folder / f"{_key(email)}-{what}.json"
+
+    @staticmethod
+    def _part_name(part: Part, outcome: str) -> str:
+        return f"{part.number}of{part.total}-{_key(*part.paths)}.{outcome}"
+
+    def has(self, email: str, part: Part, outcome: str) -> bool:
+        return self._read(self._path(email, self._part_name(part, outcome))) is not None
+
+    def unchanged(self, email: str) -> bool:
+        return self._read(self._path(email, UNCHANGED)) is not None
+
+    def record(self, email: str, part: Part | None, outcome: str, **fields: object) -> None:
+        """Write the record whole (temporary file, fsync, rename): it exists or it does not."""
+        name = UNCHANGED if part is None else self._part_name(part, outcome)
+        record = {"run_id": self.run_id, "recipient": email, "outcome": outcome,
+                  "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **fields}
+        if part is not None:
+            record.update(part=part.number, parts=part.total, files=part.paths)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self._path(email, name)
+        temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            with temporary.open("w", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def served(self, email: str) -> set[str] | None:
+        """The briefings the recipient got of this run (all parts sent, or unchanged)."""
+        unchanged = self._read(self._path(email, UNCHANGED))
+        if unchanged is not None:
+            return set(unchanged.get("files", []))
+        parts: dict[int, dict] = {}
+        for path in self.folder.glob(f"{_key(email)}-*.{SENT}.json"):
+            record = self._read(path)
+            if record is not None:
+                parts[record.get("part", 0)] = record
+        totals = {r.get("parts") for r in parts.values()}
+        if len(totals) != 1 or set(parts) != set(range(1, (totals.pop() or 0) + 1)):
+            return None
+        return {f for r in parts.values() for f in r.get("files", [])}
+
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("%s is damaged and counts as not recorded: %s", path, exc)
+            return None
+        return record if isinstance(record, dict) else None
+
+
+def _unchanged_since_last_delivery(output: Path, manifest: dict, parcel: Parcel) -> bool:
+    """True when the recipient was served the previous run, the same briefings, and these
+    show no change since."""
     if any(f.get("changes") is None or f.get("changes") for f in parcel.files):
         return False
     previous = manifest.get("previous_run_id")
-    served = [r for r in history if r.get("event") == "delivery"
-              and r.get("recipient") == email and r.get("outcome") in ("sent", "unchanged")]
-    return bool(served) and served[-1].get("run_id") == previous and set(
-        served[-1].get("files", [])) == {f["path"] for f in parcel.files}
-
-
-def _already_done(history: list[dict], run_id: str, email: str) -> bool:
-    return any(r.get("event") == "delivery" and r.get("run_id") == run_id
-               and r.get("recipient") == email and r.get("outcome") in ("sent", "unchanged")
-               for r in history)
+    if not previous:
+        return False
+    served = Ledger(output, previous).served(parcel.recipient.email)
+    return served == {f["path"] for f in parcel.files}
 
 
 def _split(files: tuple[dict, ...], limit_bytes: float) -> list[list[dict]]:
@@ -139,53 +236,146 @@ def _body(manifest: dict, files: list[dict], all_files: tuple[dict, ...]) -> str
     return "\n".join(lines) + "\n"
 
 
-def build_messages(delivery: DeliverySettings, manifest: dict, run_folder: Path,
-                   parcel: Parcel, dataset: str) -> list[EmailMessage]:
+def split_parts(delivery: DeliverySettings, parcel: Parcel) -> list[Part]:
+    """The parcel's messages: the same parts, in the same order, on every try."""
     groups = _split(parcel.files, delivery.max_attachments_mb * 1024 * 1024)
-    messages = []
-    for number, group in enumerate(groups, start=1):
-        msg = EmailMessage()
-        subject = f"{dataset} briefings, data as of {manifest.get('as_of')}"
-        if len(groups) > 1:
-            subject += f" ({number}/{len(groups)})"
-        msg["Subject"] = subject
-        msg["From"] = delivery.sender
-        msg["To"] = parcel.recipient.email
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = make_msgid(domain=delivery.sender.split("@")[-1])
-        msg.set_content(_body(manifest, group, parcel.files))
-        for f in group:
-            data = (run_folder / f["path"]).read_bytes()
-            msg.add_attachment(data, maintype="application", subtype="pdf",
-                               filename=Path(f["path"]).name)
-        messages.append(msg)
-    return messages
+    return [Part(n, len(groups), tuple(group)) for n, group in enumerate(groups, start=1)]
 
 
-def _send(delivery: DeliverySettings, messages: list[EmailMessage], retries: int,
-          backoff: float) -> None:
+def message_id(run_id: str, email: str, part: Part, sender: str) -> str:
+    """The same on every try of this (run, recipient, part): receivers drop a repeat."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    return f"<{run_id}.{_key(email)}.{part.number}of{part.total}.{_key(*part.paths)}@{domain}>"
+
+
+def build_message(delivery: DeliverySettings, manifest: dict, run_folder: Path,
+                  parcel: Parcel, part: Part, dataset: str) -> EmailMessage:
+    msg = EmailMessage()
+    subject = f"{dataset} briefings, data as of {manifest.get('as_of')}"
+    if part.total > 1:
+        subject += f" ({part.number}/{part.total})"
+    msg["Subject"] = subject
+    msg["From"] = delivery.sender
+    msg["To"] = parcel.recipient.email
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id(str(manifest.get("run_id")), parcel.recipient.email, part,
+                                   delivery.sender)
+    msg.set_content(_body(manifest, list(part.files), parcel.files))
+    for f in part.files:
+        data = (run_folder / f["path"]).read_bytes()
+        msg.add_attachment(data, maintype="application", subtype="pdf",
+                           filename=Path(f["path"]).name)
+    return msg
+
+
+class _Deadline:
+    """Cuts the connection when one message (connecting included) takes longer than allowed.
+
+    A per-read timeout cannot do it: a server that sends a byte every few seconds never
+    lets a single read time out.
+    """
+
+    def __init__(self, smtp: smtplib.SMTP, seconds: float) -> None:
+        self.smtp, self.seconds, self.expired = smtp, seconds, False
+        self._timer: threading.Timer | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        try:
+            yield
+        finally:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = self.smtp.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _NotRecorded(DeliveryError):
+    """A message was accepted but could not be recorded: stop, so nothing is sent twice."""
+
+
+def _session(delivery: DeliverySettings, queue: list[tuple[Part, EmailMessage]],
+             accepted: Callable[[Part, EmailMessage], None]) -> None:
+    """One connection: send the queued messages in order, recording each as it is accepted
+    and taking it off the queue. Whatever happens after the last acceptance (a 421 to QUIT,
+    a dropped connection) changes nothing about what was sent."""
     user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
-    last: Exception | None = None
+    smtp = smtplib.SMTP(timeout=min(READ_TIMEOUT_S, delivery.timeout_s))
+    deadline = _Deadline(smtp, delivery.timeout_s)
+    try:
+        first = True
+        while queue:
+            part, msg = queue[0]
+            try:
+                with deadline.running():
+                    if first:
+                        smtp.connect(delivery.smtp_host, delivery.smtp_port)
+                        if delivery.starttls:
+                            smtp.starttls()
+                        if user and password:
+                            smtp.login(user, password)
+                        first = False
+                    smtp.send_message(msg)
+            except (smtplib.SMTPException, OSError) as exc:
+                if deadline.expired:
+                    raise TimeoutError(f"no complete answer within timeout_s = "
+                                       f"{delivery.timeout_s:g} s") from exc
+                raise
+            try:
+                accepted(part, msg)
+            except OSError as exc:
+                raise _NotRecorded(f"the server accepted {msg['Message-ID']} but it could not "
+                                   f"be recorded ({exc}); stopped so that nothing is sent "
+                                   "twice") from exc
+            queue.pop(0)
+    finally:
+        with contextlib.suppress(smtplib.SMTPException, OSError), deadline.running():
+            if smtp.sock is not None:
+                smtp.quit()  # its reply, 221 or 421, is not the messages' fate
+        smtp.close()
+
+
+def _permanent(exc: BaseException) -> bool:
+    """A 5xx answer will not change on a retry."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
+def send(delivery: DeliverySettings, messages: list[tuple[Part, EmailMessage]],
+         accepted: Callable[[Part, EmailMessage], None], *, retries: int | None = None,
+         backoff: float | None = None) -> None:
+    """Send the messages, retrying only those not yet accepted; DeliveryError at the end."""
+    retries = RETRIES if retries is None else retries
+    backoff = BACKOFF_SECONDS if backoff is None else backoff
+    queue = list(messages)
+    last: BaseException | None = None
     for attempt in range(retries):
         try:
-            with smtplib.SMTP(delivery.smtp_host, delivery.smtp_port, timeout=30) as smtp:
-                if delivery.starttls:
-                    smtp.starttls()
-                if user and password:
-                    smtp.login(user, password)
-                for msg in messages:
-                    smtp.send_message(msg)
+            _session(delivery, queue, accepted)
             return
+        except _NotRecorded:
+            raise
         except (smtplib.SMTPException, OSError) as exc:
             last = exc
-            log.warning("delivery to %s failed (attempt %d of %d): %s", messages[0]["To"],
-                        attempt + 1, retries, exc)
+            log.warning("delivery to %s failed (attempt %d of %d, %d of %d messages left): %s",
+                        messages[0][1]["To"], attempt + 1, retries, len(queue), len(messages),
+                        _reason(exc))
+            if _permanent(exc):
+                break
             if attempt + 1 < retries:
                 time.sleep(backoff * 2**attempt)
     raise DeliveryError(_reason(last))
 
 
-def _reason(exc: Exception | None) -> str:
+def _reason(exc: BaseException | None) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(
             f"{rcpt}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
@@ -193,9 +383,13 @@ def _reason(exc: Exception | None) -> str:
     return f"{type(exc).__name__}: {exc}" if exc else "unknown failure"
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
                 ) -> dict[str, str]:
-    """Send (again) what a run's delivery has not yet sent. Returns recipient -> outcome."""
+    """Send what a run's delivery has not yet sent. Returns recipient -> outcome."""
     delivery = settings.delivery
     if delivery is None:
         raise ConfigError("no [delivery] table in the configuration: nothing to deliver")
@@ -206,69 +400,113 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
         raise DeliveryError(f"run {run_id} is not in {output / RUNS}")
     planned = parcels(delivery, manifest)  # configuration errors before anything is sent
     dry = delivery.dry_run if dry_run is None else dry_run
+    done_as = WRITTEN if dry else SENT
     dataset = str(manifest.get("dataset") or "Agreements")
+    ledger = Ledger(output, run_id)
     outcomes: dict[str, str] = {}
     for parcel in planned:
         email = parcel.recipient.email
-        history = read_history(output)
-        if _already_done(history, run_id, email):
-            outcomes[email] = "already sent"
+        parts = split_parts(delivery, parcel)
+        if not dry and ledger.unchanged(email):
+            outcomes[email] = "already done (unchanged)"
+            continue
+        pending = [p for p in parts if not ledger.has(email, p, done_as)]
+        if not pending:
+            outcomes[email] = f"already {done_as}"
             continue
         record = {"event": "delivery", "run_id": run_id, "recipient": email,
-                  "files": [f["path"] for f in parcel.files], "versions": parcel.versions,
-                  "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-        if not delivery.send_unchanged and _unchanged_since_last_delivery(
-                history, email, manifest, parcel):
-            append_history(output, {**record, "outcome": "unchanged"})
-            outcomes[email] = "unchanged"
+                  "files": [f["path"] for f in parcel.files], "versions": parcel.versions}
+        if (not dry and not delivery.send_unchanged and len(pending) == len(parts)
+                and _unchanged_since_last_delivery(output, manifest, parcel)):
+            ledger.record(email, None, UNCHANGED, files=record["files"])
+            append_history(output, {**record, "outcome": UNCHANGED, "at": _now()})
+            outcomes[email] = UNCHANGED
             continue
-        messages = build_messages(delivery, manifest, run_folder, parcel, dataset)
+        messages = [(p, build_message(delivery, manifest, run_folder, parcel, p, dataset))
+                    for p in pending]
+        written: list[str] = []
+
+        def accepted(part: Part, msg: EmailMessage, email: str = email) -> None:
+            ledger.record(email, part, done_as, message_id=msg["Message-ID"])
+            append_history(output, {"event": "message", "run_id": run_id, "recipient": email,
+                                    "part": f"{part.number}/{part.total}",
+                                    "message_id": msg["Message-ID"], "files": part.paths,
+                                    "outcome": done_as, "at": _now()})
+
         try:
             if dry:
-                _write_outbox(output / "outbox" / run_id, email, messages)
+                for part, msg in messages:
+                    written.append(_write_outbox(output / "outbox" / run_id, email, part, msg))
+                    accepted(part, msg)
             else:
-                _send(delivery, messages, RETRIES, BACKOFF_SECONDS)
+                send(delivery, messages, accepted)
         except DeliveryError as exc:
-            append_history(output, {**record, "outcome": "failed", "reason": str(exc)})
+            left = len(pending) - sum(1 for p in pending if ledger.has(email, p, done_as))
+            append_history(output, {**record, "outcome": "failed", "reason": str(exc),
+                                    "messages_left": left, "at": _now()})
             outcomes[email] = "failed"
-            log.error("delivery of run %s to %s failed: %s", run_id, email, exc)
+            log.error("delivery of run %s to %s failed (%d of %d messages left): %s", run_id,
+                      email, left, len(parts), exc)
             continue
-        append_history(output, {**record, "outcome": "sent", "dry_run": dry,
-                                "messages": len(messages)})
-        outcomes[email] = "sent"
+        append_history(output, {**record, "outcome": done_as, "dry_run": dry,
+                                "messages": len(messages), "at": _now()})
+        outcomes[email] = (f"written to {', '.join(written)}" if dry
+                           else SENT if len(messages) == len(parts)
+                           else f"sent the {len(messages)} of {len(parts)} messages left")
     return outcomes
 
 
-def _write_outbox(folder: Path, email: str, messages: list[EmailMessage]) -> None:
+def _write_outbox(folder: Path, email: str, part: Part, msg: EmailMessage) -> str:
+    """Write one message as an .eml file; returns its path relative to the output folder."""
     folder.mkdir(parents=True, exist_ok=True)
     # the address is configuration, yet it never becomes a path: a hash names the file
-    tag = hashlib.sha256(email.encode()).hexdigest()[:10]
-    for number, msg in enumerate(messages, start=1):
-        (folder / f"{tag}-{number}.eml").write_bytes(bytes(msg))
+    path = folder / f"{_key(email)[:10]}-{part.number}.eml"
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(bytes(msg))
+    os.replace(temporary, path)
+    return str(Path(folder.parent.name) / folder.name / path.name)
 
 
 def unfinished_runs(output: Path) -> set[str]:
-    """Runs with a recipient whose last delivery attempt failed (kept past keep_runs)."""
+    """Runs a recipient has not been served yet: the last try failed, and the recipient has
+    not been served any later run since (those are kept past keep_runs)."""
     last: dict[tuple[str, str], str] = {}
+    served_after: dict[str, str] = {}  # recipient -> newest run id served
     for r in read_history(output):
-        if r.get("event") == "delivery":
-            last[(r.get("run_id", ""), r.get("recipient", ""))] = r.get("outcome", "")
-    return {run for (run, _), outcome in last.items() if outcome == "failed"}
+        if r.get("event") != "delivery":
+            continue
+        run, email, outcome = r.get("run_id", ""), r.get("recipient", ""), r.get("outcome", "")
+        last[(run, email)] = outcome
+        if outcome in (SENT, UNCHANGED) and run > served_after.get(email, ""):
+            served_after[email] = run
+    return {run for (run, email), outcome in last.items()
+            if outcome == "failed" and served_after.get(email, "") <= run}
 
 
-def notify_operators(settings: Settings, reason: str) -> None:
-    """Tell the operators that a scheduled run failed (logged if that fails too)."""
+def forget_runs(output: Path, run_ids: list[str]) -> None:
+    """Drop the delivery records of runs that retention removed."""
+    import shutil
+
+    for run_id in run_ids:
+        shutil.rmtree(output / DELIVERIES / run_id, ignore_errors=True)
+
+
+def notify_operators(settings: Settings, reason: str,
+                     subject: str = "agreement-reports: a scheduled run failed") -> None:
+    """Tell the operators (logged by the caller if that fails too)."""
     delivery = settings.delivery
     if delivery is None or not delivery.operators:
         return
     msg = EmailMessage()
-    msg["Subject"] = "agreement-reports: a scheduled run failed"
+    msg["Subject"] = subject
     msg["From"] = delivery.sender
     msg["To"] = ", ".join(delivery.operators)
     msg["Date"] = formatdate(localtime=False)
-    msg.set_content(f"The scheduled run failed; output/latest is unchanged.\n\n{reason}\n")
+    msg.set_content(f"{reason}\n\noutput/latest is the last run published in full; "
+                    "`agreement-reports status` shows the recent runs.\n")
+    part = Part(1, 1, ())
     if delivery.dry_run:
-        _write_outbox(settings.output / "outbox" / "operators",
-                      ",".join(delivery.operators), [msg])
+        _write_outbox(settings.output / "outbox" / "operators", ",".join(delivery.operators),
+                      part, msg)
         return
-    _send(delivery, [msg], retries=RETRIES, backoff=BACKOFF_SECONDS)
+    send(delivery, [(part, msg)], lambda *_: None)

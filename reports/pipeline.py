@@ -331,6 +331,9 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     with clock.stage("retention"):
         removed = pub.remove_old_runs(output, settings.keep_runs, _protected_runs(output))
         if removed:
+            from .deliver import forget_runs
+
+            forget_runs(output, removed)
             log.info("removed %d old run(s): %s", len(removed), ", ".join(removed))
     return RunResult("published", run_id, final, manifest, warnings,
                      None if changes is None else len(changes), not_compared=unreadable)
