@@ -19,6 +19,7 @@ The faults (``server.faults``, read by the server thread at the moment each one 
   this many seconds between bytes.
 * ``hang_at_data``: after receiving DATA content the server never replies (until the client
   goes away or the server stops); that message is not accepted.
+* ``hang_from_data``: hang like ``hang_at_data`` from the k-th DATA on (counted as above).
 * ``refuse``: RCPT TO for these addresses gets ``550 5.1.1 mailbox unavailable``.
 
 Stopping closes every connection first (trickling or hanging ones too) and waits a bounded time.
@@ -56,6 +57,7 @@ class Faults:
     quit_421: bool = False
     trickle_s: float | None = None
     hang_at_data: bool = False
+    hang_from_data: int | None = None
     refuse: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
@@ -65,6 +67,7 @@ class Faults:
         self.quit_421 = False
         self.trickle_s = None
         self.hang_at_data = False
+        self.hang_from_data = None
         self.refuse = set()
 
 
@@ -105,7 +108,8 @@ class _Handler:
             assert server.transport is not None
             server.transport.close()
             await _forever()  # connection_lost cancels this: no reply is ever written
-        if faults.hang_at_data:
+        if faults.hang_at_data or (faults.hang_from_data is not None
+                                   and number >= faults.hang_from_data):
             await _forever()
         content = envelope.original_content
         assert isinstance(content, bytes)

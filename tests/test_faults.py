@@ -1,0 +1,353 @@
+"""Exactly once under faults: a misbehaving mail server, killed processes, damaged files.
+
+Each test injects one fault a real operator meets, then does what that operator would
+do next (the next `run`, or `deliver --run`), and checks what the recipients got, what
+history.jsonl says, that no process of the job is left and that the lock is free.
+"""
+
+from __future__ import annotations
+
+import email.message
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import reports.deliver
+from reports import pipeline
+from reports.config import DeliverySettings, Recipient, Settings
+from reports.deliver import deliver_run
+from tests.conftest import BUNDLED_SOURCES, ROOT
+from tests.faulty_smtp import FaultySMTP, faulty_smtp_fixture  # noqa: F401
+
+ANALYST = "analyst@example.org"
+AIC = "aic-partners@example.org"
+ALL = "everything@example.org"
+RECIPIENTS = (
+    Recipient(ANALYST, ("overview", "theme:smes", "ministry:*")),
+    Recipient(AIC, ("company:aic",)),
+    Recipient(ALL, ("overview", "company:*", "theme:*")),
+)
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reports.deliver, "BACKOFF_SECONDS", 0.01)
+
+
+def settings_for(server: FaultySMTP, tmp_path: Path, recipients: tuple[Recipient, ...] = (
+        RECIPIENTS), **delivery: object) -> Settings:
+    return Settings(sources=BUNDLED_SOURCES, output=tmp_path / "output", workers=1,
+                    delivery=DeliverySettings(smtp_host="127.0.0.1", smtp_port=server.port,
+                                              sender="briefings@example.org",
+                                              recipients=recipients, **delivery))
+
+
+def history(output: Path) -> list[dict]:
+    """Every line of history.jsonl parsed: a line that does not parse fails the test."""
+    return [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
+
+
+def parts_of(messages: list[email.message.EmailMessage]) -> list[str]:
+    """Each message's part, as its subject numbers it ('1/4'), or '1/1'."""
+    out = []
+    for msg in messages:
+        subject = str(msg["Subject"])
+        out.append(subject.rsplit("(", 1)[1].rstrip(")") if subject.endswith(")") else "1/1")
+    return out
+
+
+def assert_each_part_once(server: FaultySMTP, address: str, parts: int) -> None:
+    """Every part reached the recipient exactly once, each with its own Message-ID."""
+    got = parts_of(server.messages_to(address))
+    assert sorted(got) == sorted(f"{n}/{parts}" for n in range(1, parts + 1)), got
+    ids = server.message_ids(address)
+    assert len(set(ids)) == len(ids) == parts
+
+
+# -- the mail server ---------------------------------------------------------------------
+
+def test_a_dropped_message_is_retried_alone_and_parts_before_it_are_not_sent_again(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    # 0.03 MB per message: the analyst's five briefings go in several messages
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[0],), max_attachments_mb=0.03)
+    faulty_smtp.faults.drop_at_data = {3}
+    result = pipeline.run(settings)
+    assert result.deliveries == {ANALYST: "sent"}
+    parts = len(faulty_smtp.messages_to(ANALYST))
+    assert parts >= 4
+    assert_each_part_once(faulty_smtp, ANALYST, parts)
+    sent = [h for h in history(settings.output) if h["event"] == "message"]
+    assert len(sent) == parts
+
+
+def test_a_server_that_keeps_dropping_leaves_the_rest_to_deliver_run_with_the_same_ids(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[0],), max_attachments_mb=0.03)
+    faulty_smtp.faults.drop_at_data = set(range(2, 100))  # only the first message gets in
+    result = pipeline.run(settings)
+    assert result.deliveries == {ANALYST: "failed"}
+    first = faulty_smtp.message_ids(ANALYST)
+    assert len(first) == 1
+    assert reports.deliver.unfinished_runs(settings.output) == {result.run_id}
+    faulty_smtp.faults.clear()
+    again = deliver_run(settings, result.run_id or "")
+    assert again[ANALYST].startswith("sent the ")
+    parts = len(faulty_smtp.messages_to(ANALYST))
+    assert_each_part_once(faulty_smtp, ANALYST, parts)
+    assert faulty_smtp.message_ids(ANALYST)[0] == first[0]
+    # the Message-ID a retry would carry is the one of the first try
+    assert deliver_run(settings, result.run_id or "") == {ANALYST: "already sent"}
+    assert reports.deliver.unfinished_runs(settings.output) == set()
+
+
+def test_a_421_to_quit_after_the_server_accepted_the_data_counts_as_sent(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path)
+    faulty_smtp.faults.quit_421 = True
+    result = pipeline.run(settings)
+    assert result.deliveries == {r.email: "sent" for r in RECIPIENTS}
+    for recipient in RECIPIENTS:
+        assert len(faulty_smtp.messages_to(recipient.email)) == 1
+    assert not [h for h in history(settings.output) if h.get("outcome") == "failed"]
+
+
+def test_a_dry_run_is_recorded_as_written_and_the_real_delivery_still_sends(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path)
+    assert settings.delivery is not None
+    quiet = replace(settings, delivery=replace(settings.delivery, dry_run=True))
+    result = pipeline.run(quiet)
+    run_id = result.run_id or ""
+    assert not faulty_smtp.accepted
+    for outcome in result.deliveries.values():
+        assert outcome.startswith("written to outbox/" + run_id + "/")
+        assert "sent" not in outcome
+    assert deliver_run(settings, run_id, dry_run=True) == {
+        r.email: "already written" for r in RECIPIENTS}
+    assert deliver_run(settings, run_id) == {r.email: "sent" for r in RECIPIENTS}
+    for recipient in RECIPIENTS:
+        assert len(faulty_smtp.messages_to(recipient.email)) == 1
+    assert {h["outcome"] for h in history(settings.output) if h["event"] == "delivery"} == {
+        "written", "sent"}
+
+
+def test_a_trickling_server_is_cut_off_at_timeout_s(faulty_smtp: FaultySMTP,
+                                                    tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[1],), timeout_s=1.5)
+    faulty_smtp.faults.trickle_s = 0.2  # a byte every 0.2 s: no single read ever times out
+    result = pipeline.run(settings)
+    assert result.outcome == "published"
+    assert result.deliveries == {AIC: "failed"}
+    failed = [h for h in history(settings.output) if h.get("outcome") == "failed"]
+    assert "timeout_s = 1.5 s" in failed[-1]["reason"]
+    faulty_smtp.faults.clear()
+    assert pipeline.run(settings).deliveries == {AIC: "sent"}  # the next run finishes it
+
+
+def test_a_server_that_hangs_after_data_is_cut_off_and_the_next_run_delivers(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[1],), timeout_s=1)
+    faulty_smtp.faults.hang_at_data = True
+    first = pipeline.run(settings)
+    assert first.deliveries == {AIC: "failed"}
+    faulty_smtp.faults.clear()
+    again = pipeline.run(settings)  # unchanged data: nothing to publish, the delivery goes on
+    assert again.outcome == "unchanged"
+    assert again.deliveries == {AIC: "sent"}
+    assert len(faulty_smtp.messages_to(AIC)) == 1
+    assert pipeline.run(settings).deliveries == {AIC: "already sent"}
+    assert len(faulty_smtp.messages_to(AIC)) == 1
+
+
+# -- a damaged history ---------------------------------------------------------------------
+
+def test_a_torn_last_line_of_history_is_never_glued_to_the_next_record(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[1],))
+    first = pipeline.run(settings)
+    with (settings.output / "history.jsonl").open("a") as handle:
+        handle.write('{"event": "delivery", "run_id": "' + (first.run_id or ""))  # torn
+    assert deliver_run(settings, first.run_id or "") == {AIC: "already sent"}
+    assert pipeline.run(replace(settings, force=True)).deliveries == {AIC: "unchanged"}
+    assert len(faulty_smtp.messages_to(AIC)) == 1
+    lines = (settings.output / "history.jsonl").read_text().splitlines()
+    damaged = [line for line in lines if not line.endswith("}")]
+    assert len(damaged) == 1  # the torn line stays alone; every other line parses
+    for line in lines:
+        if line not in damaged:
+            json.loads(line)
+
+
+def test_binary_garbage_in_history_neither_hides_a_published_run_nor_breaks_status(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    settings = settings_for(faulty_smtp, tmp_path, (RECIPIENTS[1],))
+    settings.output.mkdir(parents=True)
+    (settings.output / "history.jsonl").write_bytes(b"\x00\xff\xfe garbage \x80\n\xc3(")
+    result = pipeline.run(settings)
+    assert result.outcome == "published"
+    assert result.deliveries == {AIC: "sent"}
+    config = tmp_path / "agreement-reports.toml"
+    config.write_text('output = "output"\n', encoding="utf-8")
+    status = run_cli("status", "--config", str(config))
+    assert status.returncode == 0, status.stderr
+    assert [line for line in status.stdout.splitlines()
+            if " published " in line and str(result.run_id) in line]
+    assert "Traceback" not in status.stderr
+
+
+# -- killed processes ----------------------------------------------------------------------
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "reports", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant process of `pid` (Linux /proc)."""
+    out: set[int] = set()
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return out
+    for child in map(int, text.split()):
+        out |= {child, *children(child)}
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_for(condition: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def config_file(tmp_path: Path, sources: Path, port: int | None = None,
+                **delivery: object) -> Path:
+    text = f'sources = "{sources}"\noutput = "output"\n'
+    if port is not None:
+        text += (f'[delivery]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
+                 'sender = "briefings@example.org"\n')
+        text += "".join(f"{k} = {json.dumps(v)}\n" for k, v in delivery.items())
+        for r in RECIPIENTS:
+            text += (f'[[delivery.recipients]]\nemail = "{r.email}"\n'
+                     f"briefings = {json.dumps(list(r.briefings))}\n")
+    path = tmp_path / "agreement-reports.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 agreements: the workbook is written in a forked process while workers render."""
+    folder = tmp_path_factory.mktemp("syn") / "sources"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
+                           "--agreements", str(pipeline.BACKGROUND_FROM), "--output",
+                           str(folder), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_killed_while_briefings_render_leaves_no_process_and_a_free_lock(
+        synthetic_sources: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    config = config_file(tmp_path, synthetic_sources)
+    output = tmp_path / "output"
+    job = start_cli("run", "--config", str(config), "--workers", "2")
+    try:
+        # the workbook writer and two render workers
+        wait_for(lambda: len(children(job.pid)) >= 3 or job.poll() is not None, 120,
+                 "the render workers")
+        assert job.poll() is None, job.communicate()
+        family = children(job.pid)
+        os.kill(job.pid, sig)
+        _, stderr = job.communicate(timeout=30)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    assert not (output / "latest").exists()
+    assert not list((output / "runs").glob("*")) if (output / "runs").exists() else True
+    if sig == signal.SIGTERM:
+        assert job.returncode == 130
+        assert "Traceback" not in stderr
+        assert history(output)[-1]["outcome"] == "interrupted"
+        assert not [p for p in output.iterdir() if p.name.startswith(".staging-")]
+    # the lock is free: the next run (on the small bundled data) publishes
+    (tmp_path / "agreement-reports.toml").write_text(
+        f'sources = "{BUNDLED_SOURCES}"\noutput = "output"\n', encoding="utf-8")
+    done = run_cli("run", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert (output / "latest" / "manifest.json").is_file()
+    assert not [p for p in output.iterdir() if p.name.startswith(".staging-")]
+
+
+def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
+        synthetic_sources: Path, tmp_path: Path) -> None:
+    config = config_file(tmp_path, synthetic_sources)
+    job = start_cli("run", "--config", str(config), "--workers", "2")
+    try:
+        wait_for(lambda: len(children(job.pid)) >= 3 or job.poll() is not None, 120,
+                 "the render workers")
+        family = children(job.pid)
+        os.kill(job.pid, signal.SIGINT)
+        _, stderr = job.communicate(timeout=30)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 130
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    assert history(tmp_path / "output")[-1]["outcome"] == "interrupted"
+
+
+def test_killed_after_the_first_recipient_the_next_run_serves_the_others_once(
+        faulty_smtp: FaultySMTP, tmp_path: Path) -> None:
+    config = config_file(tmp_path, BUNDLED_SOURCES, faulty_smtp.port)
+    output = tmp_path / "output"
+    faulty_smtp.faults.hang_from_data = 2  # the second recipient's message never gets an answer
+    job = start_cli("run", "--config", str(config))
+    try:
+        wait_for(lambda: len(list((output / "deliveries").glob("*/*.sent.json"))) == 1, 60,
+                 "the first recipient to be recorded")
+        os.kill(job.pid, signal.SIGKILL)
+        job.communicate(timeout=30)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    published = [h for h in history(output) if h["event"] == "run"]
+    assert [h["outcome"] for h in published] == ["published"]
+    faulty_smtp.faults.clear()
+    done = run_cli("run", "--config", str(config))  # unchanged data: it finishes the delivery
+    assert done.returncode == 0, done.stderr
+    assert "nothing to do" in done.stdout
+    for recipient in RECIPIENTS:
+        assert len(faulty_smtp.messages_to(recipient.email)) == 1, recipient.email
+    again = run_cli("deliver", "--run", published[0]["run_id"], "--config", str(config))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already sent") == 3
+    assert len(faulty_smtp.accepted) == 3
