@@ -140,6 +140,11 @@ def load_settings(config_file: Path | None) -> Settings:
         raise ConfigError(f"{config_file}: no such configuration file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
+        raise ConfigError(f"{config_file}: not valid TOML (nested too deeply)") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"{config_file}: cannot read the configuration file "
+                          f"({exc.strerror or exc})") from None
     where = f"{config_file}: "
     _unknown(data, {"sources", "output", "keep_runs", "schedule", "briefings", "delivery"}, where)
     settings = Settings(config_file=config_file)
