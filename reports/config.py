@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,15 @@ EVERY_RE = re.compile(
 EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday> at HH:MM"'
 SCOPES = ("overview", "ministry", "company", "theme")
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 60
+_SHOW.maxlist = _SHOW.maxdict = 4
+_SHOW.maxlevel = 3
+
+
+def _show(value: object) -> str:
+    """A value quoted in an error message: its repr, shortened when long or nested."""
+    return _SHOW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,20 @@ def _expect(table: dict[str, Any], key: str, kinds: type | tuple[type, ...], whe
             describe: str) -> Any:
     value = table[key]
     if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+        raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
     if not isinstance(value, kinds):
-        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+        raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
     return value
+
+
+def _strings(table: dict[str, Any], key: str, where: str, describe: str) -> list[str]:
+    """A list whose every item is a string, else a ConfigError naming the key."""
+    values = _expect(table, key, list, where, describe)
+    for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}{key}: {_show(value)} is not a string; expected "
+                              f"{describe}")
+    return values
 
 
 def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
@@ -171,10 +191,10 @@ def load_settings(config_file: Path | None) -> Settings:
         table = _expect(data, "briefings", dict, where, "a table")
         _unknown(table, {"scopes"}, f"{where}briefings.")
         if "scopes" in table:
-            scopes = _expect(table, "scopes", list, f"{where}briefings.", "a list")
+            scopes = _strings(table, "scopes", f"{where}briefings.", "a list of scope names")
             for scope in scopes:
                 if scope not in SCOPES:
-                    raise ConfigError(f"{where}briefings.scopes: {scope!r} is not a scope; "
+                    raise ConfigError(f"{where}briefings.scopes: {_show(scope)} is not a scope; "
                                       f"expected some of {', '.join(SCOPES)}")
             settings = replace(settings, scopes=tuple(scopes))
     if "delivery" in data:
@@ -195,30 +215,32 @@ def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
         if key in table:
             values[key] = _expect(table, key, kind, where, describe)
     if "sender" in values and not EMAIL_RE.match(values["sender"]):
-        raise ConfigError(f"{where}sender: {values['sender']!r} is not an e-mail address")
+        raise ConfigError(f"{where}sender: {_show(values['sender'])} is not an e-mail address")
     if "operators" in table:
-        operators = _expect(table, "operators", list, where, "a list of e-mail addresses")
+        operators = _strings(table, "operators", where, "a list of e-mail addresses")
         for address in operators:
-            if not isinstance(address, str) or not EMAIL_RE.match(address):
-                raise ConfigError(f"{where}operators: {address!r} is not an e-mail address")
+            if not EMAIL_RE.match(address):
+                raise ConfigError(f"{where}operators: {_show(address)} is not an e-mail address")
         values["operators"] = tuple(operators)
     recipients = []
-    for i, entry in enumerate(table.get("recipients", [])):
+    entries = (_expect(table, "recipients", list, where,
+                       "a list of tables ([[delivery.recipients]] with email and briefings)")
+               if "recipients" in table else [])
+    for i, entry in enumerate(entries):
         here = f"{where}recipients[{i}]."
         if not isinstance(entry, dict):
             raise ConfigError(f"{here[:-1]}: expected a table with email and briefings")
         _unknown(entry, {"email", "briefings"}, here)
         email = entry.get("email")
         if not isinstance(email, str) or not EMAIL_RE.match(email):
-            raise ConfigError(f"{here}email: {email!r} is not an e-mail address")
-        briefings = entry.get("briefings", ["overview"])
-        if not isinstance(briefings, list) or not all(isinstance(b, str) for b in briefings):
-            raise ConfigError(f"{here}briefings: expected a list such as "
+            raise ConfigError(f"{here}email: {_show(email)} is not an e-mail address")
+        briefings = (_strings(entry, "briefings", here, 'a list such as '
                               '["overview", "ministry:*", "theme:smes"]')
+                     if "briefings" in entry else ["overview"])
         for sub in briefings:
             scope = sub.split(":", 1)[0]
             if scope not in SCOPES:
-                raise ConfigError(f"{here}briefings: {sub!r} names no scope; expected "
+                raise ConfigError(f"{here}briefings: {_show(sub)} names no scope; expected "
                                   "overview, ministry:ID, company:ID, theme:ID or scope:*")
         recipients.append(Recipient(email, tuple(briefings)))
     values["recipients"] = tuple(recipients)

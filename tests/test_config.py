@@ -20,6 +20,49 @@ BAD = [
     ("deeply_nested_array", DEEP, "nested too deeply"),
     ("deeply_nested_inline_table", "a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\n",
      "nested too deeply"),
+    # types: a list of tables, lists of strings
+    ("recipients_a_number", "[delivery]\nrecipients = 5\n", "delivery.recipients:"),
+    ("recipients_a_table", "[delivery.recipients]\nemail = 'a@example.org'\n",
+     "delivery.recipients:"),
+    ("recipient_a_string", "[delivery]\nrecipients = ['a@example.org']\n",
+     "delivery.recipients[0]"),
+    ("recipient_briefings_numbers",
+     "[[delivery.recipients]]\nemail = 'a@example.org'\nbriefings = [1, 2]\n",
+     "delivery.recipients[0].briefings:"),
+    ("recipient_briefings_a_string",
+     "[[delivery.recipients]]\nemail = 'a@example.org'\nbriefings = 'overview'\n",
+     "delivery.recipients[0].briefings:"),
+    ("recipient_email_a_number", "[[delivery.recipients]]\nemail = 5\n",
+     "delivery.recipients[0].email:"),
+    ("operators_a_string", "[delivery]\noperators = 'ops@example.org'\n", "delivery.operators:"),
+    ("operators_holding_a_table", "[delivery]\noperators = [{a = 1}]\n", "delivery.operators:"),
+    ("operators_holding_a_list", "[delivery]\noperators = [['ops@example.org']]\n",
+     "delivery.operators:"),
+    ("scopes_holding_a_number", "[briefings]\nscopes = ['overview', 1]\n", "briefings.scopes:"),
+    ("scopes_holding_a_list", "[briefings]\nscopes = [['overview']]\n", "briefings.scopes:"),
+    ("scopes_a_string", "[briefings]\nscopes = 'overview'\n", "briefings.scopes:"),
+    ("sources_a_number", "sources = 5\n", "sources:"),
+    ("output_a_list", "output = ['out']\n", "output:"),
+    ("keep_runs_a_float", "keep_runs = 2.5\n", "keep_runs:"),
+    ("keep_runs_a_bool", "keep_runs = true\n", "keep_runs:"),
+    ("keep_runs_zero", "keep_runs = 0\n", "keep_runs:"),
+    ("schedule_a_string", "schedule = 'daily'\n", "schedule:"),
+    ("every_a_number", "[schedule]\nevery = 5\n", "schedule.every:"),
+    ("timezone_a_number", "[schedule]\ntimezone = 4\n", "schedule.timezone:"),
+    ("briefings_a_list", "briefings = ['overview']\n", "briefings:"),
+    ("delivery_a_bool", "delivery = true\n", "delivery:"),
+    ("smtp_host_a_number", "[delivery]\nsmtp_host = 127\n", "delivery.smtp_host:"),
+    ("smtp_port_a_string", "[delivery]\nsmtp_port = '25'\n", "delivery.smtp_port:"),
+    ("smtp_port_a_bool", "[delivery]\nsmtp_port = true\n", "delivery.smtp_port:"),
+    ("starttls_a_string", "[delivery]\nstarttls = 'yes'\n", "delivery.starttls:"),
+    ("dry_run_a_number", "[delivery]\ndry_run = 1\n", "delivery.dry_run:"),
+    ("send_unchanged_a_number", "[delivery]\nsend_unchanged = 0\n",
+     "delivery.send_unchanged:"),
+    ("sender_a_list", "[delivery]\nsender = ['a@example.org']\n", "delivery.sender:"),
+    ("max_attachments_mb_a_bool", "[delivery]\nmax_attachments_mb = true\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_a_string", "[delivery]\nmax_attachments_mb = '20'\n",
+     "delivery.max_attachments_mb:"),
 ]
 
 
@@ -48,7 +91,8 @@ def validate_cli(config: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("text", "names"), [
     (DEEP, "not valid TOML (nested too deeply)"),
-], ids=["deeply_nested_array"])
+    ("[delivery]\nrecipients = 5\n", "delivery.recipients: 5 is not a list of tables"),
+], ids=["deeply_nested_array", "recipients_a_number"])
 def test_the_cli_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str,
                                                        names: str) -> None:
     result = validate_cli(write(tmp_path, text))
