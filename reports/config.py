@@ -15,10 +15,12 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "agreement-reports.toml"
 EVERY_RE = re.compile(
-    r"^(?:(?P<n>\d+) (?P<unit>seconds?|minutes?|hours?)"
+    r"^(?:(?P<n>[0-9]{1,9}) (?P<unit>seconds?|minutes?|hours?)"
     r"|(?P<day>day|monday|tuesday|wednesday|thursday|friday|saturday|sunday) at "
-    r"(?P<at>\d{2}:\d{2}))$")
+    r"(?P<at>[0-9]{2}:[0-9]{2}))$")
 EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday> at HH:MM"'
+LONGEST_EVERY_S = 366 * 24 * 3600  # "N units" longer than this is a typo (and can overflow)
+UNIT_S = {"second": 1, "minute": 60, "hour": 3600}
 SCOPES = ("overview", "ministry", "company", "theme")
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _SHOW = reprlib.Repr()
@@ -111,16 +113,18 @@ def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
                               f"{', '.join(sorted(known))}")
 
 
-def check_every(every: str) -> str:
+def check_every(every: str, where: str = "") -> str:
+    """The `every` string of [schedule], checked; `where` is the file prefix of a message."""
     match = EVERY_RE.match(every.strip().lower())
     valid = bool(match)
     if match and match["at"]:
         hour, minute = (int(x) for x in match["at"].split(":"))
         valid = hour < 24 and minute < 60
     if match and match["n"]:
-        valid = int(match["n"]) > 0
+        valid = 1 <= int(match["n"]) * UNIT_S[match["unit"].rstrip("s")] <= LONGEST_EVERY_S
     if not valid:
-        raise ConfigError(f"schedule.every: {every!r} is not a schedule; expected {EVERY_FORMS}")
+        raise ConfigError(f"{where}schedule.every: {_show(every)} is not a schedule; expected "
+                          f"{EVERY_FORMS}, with N at least 1 and at most 366 days")
     return every.strip().lower()
 
 
@@ -182,8 +186,8 @@ def load_settings(config_file: Path | None) -> Settings:
     if "schedule" in data:
         table = _expect(data, "schedule", dict, where, "a table")
         _unknown(table, {"every", "timezone"}, f"{where}schedule.")
-        every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string")
-                            ) if "every" in table else ScheduleSettings.every
+        every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string"),
+                            where) if "every" in table else ScheduleSettings.every
         tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string")
                             ) if "timezone" in table else ScheduleSettings.timezone
         settings = replace(settings, schedule=ScheduleSettings(every, tz))

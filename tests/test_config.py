@@ -61,6 +61,15 @@ BAD = [
     ("sender_a_list", "[delivery]\nsender = ['a@example.org']\n", "delivery.sender:"),
     ("max_attachments_mb_a_bool", "[delivery]\nmax_attachments_mb = true\n",
      "delivery.max_attachments_mb:"),
+    # schedule.every: N from 1 up to 366 days (schedule overflowed on a huge N)
+    ("every_huge", "[schedule]\nevery = '99999999999999999999 hours'\n", "schedule.every:"),
+    ("every_over_4300_digits", "[schedule]\nevery = '1" + "0" * 5000 + " hours'\n",
+     "schedule.every:"),
+    ("every_367_days", "[schedule]\nevery = '8808 hours'\n", "schedule.every:"),
+    ("every_zero_minutes", "[schedule]\nevery = '0 minutes'\n", "schedule.every:"),
+    ("every_arabic_indic_digits", "[schedule]\nevery = '\u0663 hours'\n", "schedule.every:"),
+    ("every_at_arabic_indic_digits", "[schedule]\nevery = 'day at \u0660\u0667:00'\n",
+     "schedule.every:"),
     ("max_attachments_mb_a_string", "[delivery]\nmax_attachments_mb = '20'\n",
      "delivery.max_attachments_mb:"),
 ]
@@ -92,7 +101,8 @@ def validate_cli(config: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(("text", "names"), [
     (DEEP, "not valid TOML (nested too deeply)"),
     ("[delivery]\nrecipients = 5\n", "delivery.recipients: 5 is not a list of tables"),
-], ids=["deeply_nested_array", "recipients_a_number"])
+    ("[schedule]\nevery = '99999999999999999999 hours'\n", "at most 366 days"),
+], ids=["deeply_nested_array", "recipients_a_number", "every_huge"])
 def test_the_cli_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str,
                                                        names: str) -> None:
     result = validate_cli(write(tmp_path, text))
@@ -100,3 +110,17 @@ def test_the_cli_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str,
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and names in line
+
+
+@pytest.mark.parametrize("every", ["1 second", "8784 hours", "527040 minutes",
+                                   "31622400 seconds", "Monday at 07:00", "day at 23:59"])
+def test_every_up_to_366_days_is_accepted_and_booked(tmp_path: Path, every: str) -> None:
+    import schedule
+
+    from reports.scheduler import add_job
+
+    settings = load_settings(write(tmp_path, f"[schedule]\nevery = '{every}'\n"))
+    assert settings.schedule.every == every.lower()
+    job = add_job(schedule.Scheduler(), settings.schedule.every, settings.schedule.timezone,
+                  lambda: None)
+    assert job.next_run is not None
