@@ -128,14 +128,25 @@ def check_every(every: str, where: str = "") -> str:
     return every.strip().lower()
 
 
-def check_timezone(name: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def check_timezone(name: str, where: str = "") -> str:
+    """An IANA zone name that both zoneinfo and pytz (schedule's .at() uses it) know.
 
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"schedule.timezone: {name!r} is not an IANA time zone; expected "
-                          "a name such as Asia/Baku or Europe/London") from None
+    zoneinfo alone also takes "localtime", "Factory" and the like from the system's zone
+    folder; pytz refuses those, so the scheduler would crash on them.
+    """
+    from zoneinfo import ZoneInfo
+
+    import pytz
+
+    known = name in pytz.all_timezones_set
+    if known:
+        try:
+            ZoneInfo(name)
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            known = False
+    if not known:
+        raise ConfigError(f"{where}schedule.timezone: {_show(name)} is not an IANA time zone; "
+                          "expected a name such as Asia/Baku or Europe/London")
     return name
 
 
@@ -188,8 +199,8 @@ def load_settings(config_file: Path | None) -> Settings:
         _unknown(table, {"every", "timezone"}, f"{where}schedule.")
         every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string"),
                             where) if "every" in table else ScheduleSettings.every
-        tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string")
-                            ) if "timezone" in table else ScheduleSettings.timezone
+        tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string"),
+                            where) if "timezone" in table else ScheduleSettings.timezone
         settings = replace(settings, schedule=ScheduleSettings(every, tz))
     if "briefings" in data:
         table = _expect(data, "briefings", dict, where, "a table")

@@ -70,6 +70,16 @@ BAD = [
     ("every_arabic_indic_digits", "[schedule]\nevery = '\u0663 hours'\n", "schedule.every:"),
     ("every_at_arabic_indic_digits", "[schedule]\nevery = 'day at \u0660\u0667:00'\n",
      "schedule.every:"),
+    # schedule.timezone: names both zoneinfo and pytz (used by schedule's .at()) know
+    ("timezone_localtime", "[schedule]\ntimezone = 'localtime'\n", "schedule.timezone:"),
+    ("timezone_factory", "[schedule]\ntimezone = 'Factory'\n", "schedule.timezone:"),
+    ("timezone_empty", "[schedule]\ntimezone = ''\n", "schedule.timezone:"),
+    ("timezone_a_path", "[schedule]\ntimezone = '/etc/localtime'\n", "schedule.timezone:"),
+    ("timezone_relative_path", "[schedule]\ntimezone = '../zoneinfo/UTC'\n",
+     "schedule.timezone:"),
+    ("timezone_wrong_case", "[schedule]\ntimezone = 'asia/baku'\n", "schedule.timezone:"),
+    ("timezone_padded", "[schedule]\ntimezone = ' Asia/Baku'\n", "schedule.timezone:"),
+    ("timezone_nul", '[schedule]\ntimezone = "UTC\\u0000"\n', "schedule.timezone:"),
     ("max_attachments_mb_a_string", "[delivery]\nmax_attachments_mb = '20'\n",
      "delivery.max_attachments_mb:"),
 ]
@@ -123,4 +133,17 @@ def test_every_up_to_366_days_is_accepted_and_booked(tmp_path: Path, every: str)
     assert settings.schedule.every == every.lower()
     job = add_job(schedule.Scheduler(), settings.schedule.every, settings.schedule.timezone,
                   lambda: None)
+    assert job.next_run is not None
+
+
+@pytest.mark.parametrize("timezone", ["Asia/Baku", "Europe/London", "UTC", "America/New_York"])
+def test_an_iana_timezone_is_accepted_and_books_an_at_job(tmp_path: Path, timezone: str) -> None:
+    import schedule
+
+    from reports.scheduler import add_job
+
+    settings = load_settings(write(tmp_path, f"[schedule]\nevery = 'day at 07:00'\n"
+                                             f"timezone = '{timezone}'\n"))
+    assert settings.schedule.timezone == timezone
+    job = add_job(schedule.Scheduler(), settings.schedule.every, timezone, lambda: None)
     assert job.next_run is not None
