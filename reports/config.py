@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import reprlib
 import tomllib
@@ -57,6 +58,8 @@ class DeliverySettings:
     send_unchanged: bool = False
     max_attachments_mb: float = 20
     recipients: tuple[Recipient, ...] = ()
+    # the most one message may take to send, all of it, before it counts as failed
+    timeout_s: float = 120
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,16 @@ def _expect(table: dict[str, Any], key: str, kinds: type | tuple[type, ...], whe
         raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
     if not isinstance(value, kinds):
         raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
+    return value
+
+
+def _number(table: dict[str, Any], key: str, where: str, describe: str, *,
+            most: float) -> float:
+    """A finite number (not a boolean) greater than 0 and at most `most`."""
+    value = _expect(table, key, (int, float), where, describe)
+    if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= most:
+        raise ConfigError(f"{where}{key}: {_show(value)} is out of range; expected {describe} "
+                          f"greater than 0 and at most {most:g}")
     return value
 
 
@@ -225,10 +238,18 @@ def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
     for key, kind, describe in (
             ("smtp_host", str, "a host name"), ("smtp_port", int, "a port number"),
             ("starttls", bool, "true or false"), ("sender", str, "an e-mail address"),
-            ("dry_run", bool, "true or false"), ("send_unchanged", bool, "true or false"),
-            ("max_attachments_mb", (int, float), "a number of megabytes")):
+            ("dry_run", bool, "true or false"), ("send_unchanged", bool, "true or false")):
         if key in table:
             values[key] = _expect(table, key, kind, where, describe)
+    if "smtp_port" in values and not 1 <= values["smtp_port"] <= 65535:
+        raise ConfigError(f"{where}smtp_port: {_show(values['smtp_port'])} is out of range; "
+                          "expected a port number from 1 to 65535")
+    if "max_attachments_mb" in table:
+        values["max_attachments_mb"] = _number(table, "max_attachments_mb", where,
+                                               "a number of megabytes", most=10240)
+    if "timeout_s" in table:
+        values["timeout_s"] = _number(table, "timeout_s", where, "a number of seconds",
+                                      most=3600)
     if "sender" in values and not EMAIL_RE.match(values["sender"]):
         raise ConfigError(f"{where}sender: {_show(values['sender'])} is not an e-mail address")
     if "operators" in table:

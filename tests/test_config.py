@@ -80,6 +80,32 @@ BAD = [
     ("timezone_wrong_case", "[schedule]\ntimezone = 'asia/baku'\n", "schedule.timezone:"),
     ("timezone_padded", "[schedule]\ntimezone = ' Asia/Baku'\n", "schedule.timezone:"),
     ("timezone_nul", '[schedule]\ntimezone = "UTC\\u0000"\n', "schedule.timezone:"),
+    # numbers: ranges, and nan / inf (TOML allows them) refused for every float key
+    ("smtp_port_too_big", "[delivery]\nsmtp_port = 99999\n", "delivery.smtp_port:"),
+    ("smtp_port_zero", "[delivery]\nsmtp_port = 0\n", "delivery.smtp_port:"),
+    ("smtp_port_negative", "[delivery]\nsmtp_port = -25\n", "delivery.smtp_port:"),
+    ("smtp_port_a_float", "[delivery]\nsmtp_port = 25.0\n", "delivery.smtp_port:"),
+    ("max_attachments_mb_negative", "[delivery]\nmax_attachments_mb = -5\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_zero", "[delivery]\nmax_attachments_mb = 0.0\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_nan", "[delivery]\nmax_attachments_mb = nan\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_inf", "[delivery]\nmax_attachments_mb = inf\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_huge", "[delivery]\nmax_attachments_mb = 1e308\n",
+     "delivery.max_attachments_mb:"),
+    ("max_attachments_mb_huge_int", "[delivery]\nmax_attachments_mb = 99999999999999999999\n",
+     "delivery.max_attachments_mb:"),
+    ("timeout_s_zero", "[delivery]\ntimeout_s = 0\n", "delivery.timeout_s:"),
+    ("timeout_s_negative", "[delivery]\ntimeout_s = -1.5\n", "delivery.timeout_s:"),
+    ("timeout_s_nan", "[delivery]\ntimeout_s = nan\n", "delivery.timeout_s:"),
+    ("timeout_s_minus_nan", "[delivery]\ntimeout_s = -nan\n", "delivery.timeout_s:"),
+    ("timeout_s_inf", "[delivery]\ntimeout_s = +inf\n", "delivery.timeout_s:"),
+    ("timeout_s_over_an_hour", "[delivery]\ntimeout_s = 3600.5\n", "delivery.timeout_s:"),
+    ("timeout_s_a_bool", "[delivery]\ntimeout_s = true\n", "delivery.timeout_s:"),
+    ("timeout_s_a_string", "[delivery]\ntimeout_s = '120'\n", "delivery.timeout_s:"),
+    ("timeout_s_a_list", "[delivery]\ntimeout_s = [120]\n", "delivery.timeout_s:"),
     ("max_attachments_mb_a_string", "[delivery]\nmax_attachments_mb = '20'\n",
      "delivery.max_attachments_mb:"),
 ]
@@ -112,7 +138,10 @@ def validate_cli(config: Path) -> subprocess.CompletedProcess[str]:
     (DEEP, "not valid TOML (nested too deeply)"),
     ("[delivery]\nrecipients = 5\n", "delivery.recipients: 5 is not a list of tables"),
     ("[schedule]\nevery = '99999999999999999999 hours'\n", "at most 366 days"),
-], ids=["deeply_nested_array", "recipients_a_number", "every_huge"])
+    ("[delivery]\nsmtp_port = 99999\n", "delivery.smtp_port: 99999 is out of range"),
+    ("[delivery]\ntimeout_s = nan\n", "delivery.timeout_s: nan is out of range"),
+], ids=["deeply_nested_array", "recipients_a_number", "every_huge", "smtp_port_too_big",
+        "timeout_s_nan"])
 def test_the_cli_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str,
                                                        names: str) -> None:
     result = validate_cli(write(tmp_path, text))
@@ -147,3 +176,23 @@ def test_an_iana_timezone_is_accepted_and_books_an_at_job(tmp_path: Path, timezo
     assert settings.schedule.timezone == timezone
     job = add_job(schedule.Scheduler(), settings.schedule.every, timezone, lambda: None)
     assert job.next_run is not None
+
+
+@pytest.mark.parametrize(("text", "timeout_s"), [
+    ("", 120), ("timeout_s = 30\n", 30), ("timeout_s = 0.5\n", 0.5),
+    ("timeout_s = 3600\n", 3600), ("timeout_s = 3600.0\n", 3600.0),
+])
+def test_delivery_timeout_s_loads(tmp_path: Path, text: str, timeout_s: float) -> None:
+    settings = load_settings(write(tmp_path, "[delivery]\nsmtp_port = 587\n"
+                                             "max_attachments_mb = 0.5\n" + text))
+    assert settings.delivery is not None
+    assert settings.delivery.timeout_s == timeout_s
+    assert (settings.delivery.smtp_port, settings.delivery.max_attachments_mb) == (587, 0.5)
+
+
+def test_edge_values_load(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[delivery]\nsmtp_port = 65535\n"
+                                             "max_attachments_mb = 10240\ntimeout_s = 1e-3\n"))
+    assert settings.delivery is not None
+    assert (settings.delivery.smtp_port, settings.delivery.max_attachments_mb,
+            settings.delivery.timeout_s) == (65535, 10240, 0.001)
