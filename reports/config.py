@@ -23,7 +23,9 @@ EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday>
 LONGEST_EVERY_S = 366 * 24 * 3600  # "N units" longer than this is a typo (and can overflow)
 UNIT_S = {"second": 1, "minute": 60, "hour": 3600}
 SCOPES = ("overview", "ministry", "company", "theme")
-EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"\x00-\x1f\x7f]+@[^@\s<>\"\x00-\x1f\x7f]+"
+                      r"\.[^@\s<>\"\x00-\x1f\x7f]+\Z")
+HOST_RE = re.compile(r"^[^\s/@\x00-\x1f\x7f]+\Z")  # a name, an IPv4 or an IPv6 address
 _SHOW = reprlib.Repr()
 _SHOW.maxstring = _SHOW.maxother = 60
 _SHOW.maxlist = _SHOW.maxdict = 4
@@ -109,6 +111,14 @@ def _number(table: dict[str, Any], key: str, where: str, describe: str, *,
     return value
 
 
+def _path(table: dict[str, Any], key: str, where: str) -> str:
+    """A non-empty path string without a NUL (which every file-system call refuses)."""
+    value = _expect(table, key, str, where, "a path")
+    if not value or "\0" in value:
+        raise ConfigError(f"{where}{key}: {_show(value)} is not a path")
+    return value
+
+
 def _strings(table: dict[str, Any], key: str, where: str, describe: str) -> list[str]:
     """A list whose every item is a string, else a ConfigError naming the key."""
     values = _expect(table, key, list, where, describe)
@@ -188,6 +198,8 @@ def load_settings(config_file: Path | None) -> Settings:
         raise ConfigError(f"{config_file}: no such configuration file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # int() refuses a number of over 4300 digits
+        raise ConfigError(f"{config_file}: not valid TOML ({str(exc).split(':')[0]})") from None
     except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
         raise ConfigError(f"{config_file}: not valid TOML (nested too deeply)") from None
     except OSError as exc:  # a folder, no permission, an I/O error
@@ -198,10 +210,9 @@ def load_settings(config_file: Path | None) -> Settings:
     settings = Settings(config_file=config_file)
     base = config_file.parent
     if "sources" in data:
-        settings = replace(settings, sources=base / _expect(data, "sources", str, where,
-                                                            "a path"))
+        settings = replace(settings, sources=base / _path(data, "sources", where))
     if "output" in data:
-        settings = replace(settings, output=base / _expect(data, "output", str, where, "a path"))
+        settings = replace(settings, output=base / _path(data, "output", where))
     if "keep_runs" in data:
         keep = _expect(data, "keep_runs", int, where, "a whole number")
         if keep < 1:
@@ -250,6 +261,8 @@ def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
     if "timeout_s" in table:
         values["timeout_s"] = _number(table, "timeout_s", where, "a number of seconds",
                                       most=3600)
+    if "smtp_host" in values and not HOST_RE.match(values["smtp_host"]):
+        raise ConfigError(f"{where}smtp_host: {_show(values['smtp_host'])} is not a host name")
     if "sender" in values and not EMAIL_RE.match(values["sender"]):
         raise ConfigError(f"{where}sender: {_show(values['sender'])} is not an e-mail address")
     if "operators" in table:

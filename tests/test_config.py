@@ -106,6 +106,18 @@ BAD = [
     ("timeout_s_a_bool", "[delivery]\ntimeout_s = true\n", "delivery.timeout_s:"),
     ("timeout_s_a_string", "[delivery]\ntimeout_s = '120'\n", "delivery.timeout_s:"),
     ("timeout_s_a_list", "[delivery]\ntimeout_s = [120]\n", "delivery.timeout_s:"),
+    # strings that every later use would refuse or misread
+    ("integer_over_4300_digits", "keep_runs = 1" + "0" * 5000 + "\n", "not valid TOML"),
+    ("sources_empty", "sources = ''\n", "sources:"),
+    ("output_with_nul", 'output = "out\\u0000put"\n', "output:"),
+    ("smtp_host_empty", "[delivery]\nsmtp_host = ''\n", "delivery.smtp_host:"),
+    ("smtp_host_with_space", "[delivery]\nsmtp_host = 'mail example.org'\n",
+     "delivery.smtp_host:"),
+    ("sender_with_trailing_newline", '[delivery]\nsender = "a@example.org\\n"\n',
+     "delivery.sender:"),
+    ("sender_with_nul", '[delivery]\nsender = "a\\u0000@example.org"\n', "delivery.sender:"),
+    ("operator_with_trailing_newline", '[delivery]\noperators = ["a@example.org\\n"]\n',
+     "delivery.operators:"),
     ("max_attachments_mb_a_string", "[delivery]\nmax_attachments_mb = '20'\n",
      "delivery.max_attachments_mb:"),
 ]
