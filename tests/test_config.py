@@ -208,3 +208,12 @@ def test_edge_values_load(tmp_path: Path) -> None:
     assert settings.delivery is not None
     assert (settings.delivery.smtp_port, settings.delivery.max_attachments_mb,
             settings.delivery.timeout_s) == (65535, 10240, 0.001)
+
+
+def test_a_newline_in_the_config_file_name_keeps_the_error_on_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad\nname.toml"
+    config.write_text("keep_runs = 0\n", encoding="utf-8")
+    result = validate_cli(config)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line == f"error: {tmp_path}/bad\\nname.toml: keep_runs: 0 is not at least 1"
