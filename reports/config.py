@@ -59,9 +59,8 @@ class DeliverySettings:
     dry_run: bool = False
     send_unchanged: bool = False
     max_attachments_mb: float = 20
-    recipients: tuple[Recipient, ...] = ()
-    # the most one message may take to send, all of it, before it counts as failed
     timeout_s: float = 120
+    recipients: tuple[Recipient, ...] = ()
 
 
 @dataclass(frozen=True)
