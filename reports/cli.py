@@ -14,7 +14,7 @@ import click
 
 from .config import Settings, check_as_of, load_settings
 from .errors import ConfigError, InvalidData, ReportsError
-from .problems import count_line
+from .problems import count_line, one_line
 
 EXIT_UNEXPECTED = 3
 
@@ -50,12 +50,12 @@ def handled(command: Callable[..., int | None]) -> Callable[..., None]:
             status = command(*args, **kwargs)
         except InvalidData as exc:
             _print_problems(exc.problems)
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
             if debug:
                 raise
             sys.exit(exc.exit_status)
         except ReportsError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
             if debug:
                 raise
             sys.exit(exc.exit_status)
@@ -66,9 +66,9 @@ def handled(command: Callable[..., int | None]) -> Callable[..., None]:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"error: unexpected failure ({type(exc).__name__}: {exc}); "
-                       "nothing was published; run again with --debug for the traceback",
-                       err=True)
+            click.echo(one_line(f"error: unexpected failure ({type(exc).__name__}: {exc}); "
+                                "nothing was published; run again with --debug for the "
+                                "traceback"), err=True)
             sys.exit(EXIT_UNEXPECTED)
         sys.exit(status or 0)
 
@@ -152,7 +152,7 @@ def validate(sources: Path | None, config: Path | None) -> int:
     _print_problems(problems)
     if any(p.is_error for p in problems):
         return 1
-    click.echo(f"{settings.sources}: valid")
+    click.echo(one_line(f"{settings.sources}: valid"))
     return 0
 
 

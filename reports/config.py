@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import reprlib
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,12 +16,25 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "agreement-reports.toml"
 EVERY_RE = re.compile(
-    r"^(?:(?P<n>\d+) (?P<unit>seconds?|minutes?|hours?)"
+    r"^(?:(?P<n>[0-9]{1,9}) (?P<unit>seconds?|minutes?|hours?)"
     r"|(?P<day>day|monday|tuesday|wednesday|thursday|friday|saturday|sunday) at "
-    r"(?P<at>\d{2}:\d{2}))$")
+    r"(?P<at>[0-9]{2}:[0-9]{2}))$")
 EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday> at HH:MM"'
+LONGEST_EVERY_S = 366 * 24 * 3600  # "N units" longer than this is a typo (and can overflow)
+UNIT_S = {"second": 1, "minute": 60, "hour": 3600}
 SCOPES = ("overview", "ministry", "company", "theme")
-EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"\x00-\x1f\x7f]+@[^@\s<>\"\x00-\x1f\x7f]+"
+                      r"\.[^@\s<>\"\x00-\x1f\x7f]+\Z")
+HOST_RE = re.compile(r"^[^\s/@\x00-\x1f\x7f]+\Z")  # a name, an IPv4 or an IPv6 address
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 60
+_SHOW.maxlist = _SHOW.maxdict = 4
+_SHOW.maxlevel = 3
+
+
+def _show(value: object) -> str:
+    """A value quoted in an error message: its repr, shortened when long or nested."""
+    return _SHOW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -79,10 +94,38 @@ def _expect(table: dict[str, Any], key: str, kinds: type | tuple[type, ...], whe
             describe: str) -> Any:
     value = table[key]
     if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+        raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
     if not isinstance(value, kinds):
-        raise ConfigError(f"{where}{key}: {value!r} is not {describe}")
+        raise ConfigError(f"{where}{key}: {_show(value)} is not {describe}")
     return value
+
+
+def _number(table: dict[str, Any], key: str, where: str, describe: str, *,
+            most: float) -> float:
+    """A finite number (not a boolean) greater than 0 and at most `most`."""
+    value = _expect(table, key, (int, float), where, describe)
+    if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= most:
+        raise ConfigError(f"{where}{key}: {_show(value)} is out of range; expected {describe} "
+                          f"greater than 0 and at most {most:g}")
+    return value
+
+
+def _path(table: dict[str, Any], key: str, where: str) -> str:
+    """A non-empty path string without a NUL (which every file-system call refuses)."""
+    value = _expect(table, key, str, where, "a path")
+    if not value or "\0" in value:
+        raise ConfigError(f"{where}{key}: {_show(value)} is not a path")
+    return value
+
+
+def _strings(table: dict[str, Any], key: str, where: str, describe: str) -> list[str]:
+    """A list whose every item is a string, else a ConfigError naming the key."""
+    values = _expect(table, key, list, where, describe)
+    for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}{key}: {_show(value)} is not a string; expected "
+                              f"{describe}")
+    return values
 
 
 def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
@@ -92,27 +135,40 @@ def _unknown(table: dict[str, Any], known: set[str], where: str) -> None:
                               f"{', '.join(sorted(known))}")
 
 
-def check_every(every: str) -> str:
+def check_every(every: str, where: str = "") -> str:
+    """The `every` string of [schedule], checked; `where` is the file prefix of a message."""
     match = EVERY_RE.match(every.strip().lower())
     valid = bool(match)
     if match and match["at"]:
         hour, minute = (int(x) for x in match["at"].split(":"))
         valid = hour < 24 and minute < 60
     if match and match["n"]:
-        valid = int(match["n"]) > 0
+        valid = 1 <= int(match["n"]) * UNIT_S[match["unit"].rstrip("s")] <= LONGEST_EVERY_S
     if not valid:
-        raise ConfigError(f"schedule.every: {every!r} is not a schedule; expected {EVERY_FORMS}")
+        raise ConfigError(f"{where}schedule.every: {_show(every)} is not a schedule; expected "
+                          f"{EVERY_FORMS}, with N at least 1 and at most 366 days")
     return every.strip().lower()
 
 
-def check_timezone(name: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def check_timezone(name: str, where: str = "") -> str:
+    """An IANA zone name that both zoneinfo and pytz (schedule's .at() uses it) know.
 
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"schedule.timezone: {name!r} is not an IANA time zone; expected "
-                          "a name such as Asia/Baku or Europe/London") from None
+    zoneinfo alone also takes "localtime", "Factory" and the like from the system's zone
+    folder; pytz refuses those, so the scheduler would crash on them.
+    """
+    from zoneinfo import ZoneInfo
+
+    import pytz
+
+    known = name in pytz.all_timezones_set
+    if known:
+        try:
+            ZoneInfo(name)
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            known = False
+    if not known:
+        raise ConfigError(f"{where}schedule.timezone: {_show(name)} is not an IANA time zone; "
+                          "expected a name such as Asia/Baku or Europe/London")
     return name
 
 
@@ -141,15 +197,21 @@ def load_settings(config_file: Path | None) -> Settings:
         raise ConfigError(f"{config_file}: no such configuration file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # int() refuses a number of over 4300 digits
+        raise ConfigError(f"{config_file}: not valid TOML ({str(exc).split(':')[0]})") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
+        raise ConfigError(f"{config_file}: not valid TOML (nested too deeply)") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"{config_file}: cannot read the configuration file "
+                          f"({exc.strerror or exc})") from None
     where = f"{config_file}: "
     _unknown(data, {"sources", "output", "keep_runs", "schedule", "briefings", "delivery"}, where)
     settings = Settings(config_file=config_file)
     base = config_file.parent
     if "sources" in data:
-        settings = replace(settings, sources=base / _expect(data, "sources", str, where,
-                                                            "a path"))
+        settings = replace(settings, sources=base / _path(data, "sources", where))
     if "output" in data:
-        settings = replace(settings, output=base / _expect(data, "output", str, where, "a path"))
+        settings = replace(settings, output=base / _path(data, "output", where))
     if "keep_runs" in data:
         keep = _expect(data, "keep_runs", int, where, "a whole number")
         if keep < 1:
@@ -158,19 +220,19 @@ def load_settings(config_file: Path | None) -> Settings:
     if "schedule" in data:
         table = _expect(data, "schedule", dict, where, "a table")
         _unknown(table, {"every", "timezone"}, f"{where}schedule.")
-        every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string")
-                            ) if "every" in table else ScheduleSettings.every
-        tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string")
-                            ) if "timezone" in table else ScheduleSettings.timezone
+        every = check_every(_expect(table, "every", str, f"{where}schedule.", "a string"),
+                            where) if "every" in table else ScheduleSettings.every
+        tz = check_timezone(_expect(table, "timezone", str, f"{where}schedule.", "a string"),
+                            where) if "timezone" in table else ScheduleSettings.timezone
         settings = replace(settings, schedule=ScheduleSettings(every, tz))
     if "briefings" in data:
         table = _expect(data, "briefings", dict, where, "a table")
         _unknown(table, {"scopes"}, f"{where}briefings.")
         if "scopes" in table:
-            scopes = _expect(table, "scopes", list, f"{where}briefings.", "a list")
+            scopes = _strings(table, "scopes", f"{where}briefings.", "a list of scope names")
             for scope in scopes:
                 if scope not in SCOPES:
-                    raise ConfigError(f"{where}briefings.scopes: {scope!r} is not a scope; "
+                    raise ConfigError(f"{where}briefings.scopes: {_show(scope)} is not a scope; "
                                       f"expected some of {', '.join(SCOPES)}")
             settings = replace(settings, scopes=tuple(scopes))
     if "delivery" in data:
@@ -186,35 +248,47 @@ def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
     for key, kind, describe in (
             ("smtp_host", str, "a host name"), ("smtp_port", int, "a port number"),
             ("starttls", bool, "true or false"), ("sender", str, "an e-mail address"),
-            ("dry_run", bool, "true or false"), ("send_unchanged", bool, "true or false"),
-            ("max_attachments_mb", (int, float), "a number of megabytes")):
+            ("dry_run", bool, "true or false"), ("send_unchanged", bool, "true or false")):
         if key in table:
             values[key] = _expect(table, key, kind, where, describe)
+    if "smtp_port" in values and not 1 <= values["smtp_port"] <= 65535:
+        raise ConfigError(f"{where}smtp_port: {_show(values['smtp_port'])} is out of range; "
+                          "expected a port number from 1 to 65535")
+    if "max_attachments_mb" in table:
+        values["max_attachments_mb"] = _number(table, "max_attachments_mb", where,
+                                               "a number of megabytes", most=10240)
+    if "timeout_s" in table:
+        values["timeout_s"] = _number(table, "timeout_s", where, "a number of seconds",
+                                      most=3600)
+    if "smtp_host" in values and not HOST_RE.match(values["smtp_host"]):
+        raise ConfigError(f"{where}smtp_host: {_show(values['smtp_host'])} is not a host name")
     if "sender" in values and not EMAIL_RE.match(values["sender"]):
-        raise ConfigError(f"{where}sender: {values['sender']!r} is not an e-mail address")
+        raise ConfigError(f"{where}sender: {_show(values['sender'])} is not an e-mail address")
     if "operators" in table:
-        operators = _expect(table, "operators", list, where, "a list of e-mail addresses")
+        operators = _strings(table, "operators", where, "a list of e-mail addresses")
         for address in operators:
-            if not isinstance(address, str) or not EMAIL_RE.match(address):
-                raise ConfigError(f"{where}operators: {address!r} is not an e-mail address")
+            if not EMAIL_RE.match(address):
+                raise ConfigError(f"{where}operators: {_show(address)} is not an e-mail address")
         values["operators"] = tuple(operators)
     recipients = []
-    for i, entry in enumerate(table.get("recipients", [])):
+    entries = (_expect(table, "recipients", list, where,
+                       "a list of tables ([[delivery.recipients]] with email and briefings)")
+               if "recipients" in table else [])
+    for i, entry in enumerate(entries):
         here = f"{where}recipients[{i}]."
         if not isinstance(entry, dict):
             raise ConfigError(f"{here[:-1]}: expected a table with email and briefings")
         _unknown(entry, {"email", "briefings"}, here)
         email = entry.get("email")
         if not isinstance(email, str) or not EMAIL_RE.match(email):
-            raise ConfigError(f"{here}email: {email!r} is not an e-mail address")
-        briefings = entry.get("briefings", ["overview"])
-        if not isinstance(briefings, list) or not all(isinstance(b, str) for b in briefings):
-            raise ConfigError(f"{here}briefings: expected a list such as "
+            raise ConfigError(f"{here}email: {_show(email)} is not an e-mail address")
+        briefings = (_strings(entry, "briefings", here, 'a list such as '
                               '["overview", "ministry:*", "theme:smes"]')
+                     if "briefings" in entry else ["overview"])
         for sub in briefings:
             scope = sub.split(":", 1)[0]
             if scope not in SCOPES:
-                raise ConfigError(f"{here}briefings: {sub!r} names no scope; expected "
+                raise ConfigError(f"{here}briefings: {_show(sub)} names no scope; expected "
                                   "overview, ministry:ID, company:ID, theme:ID or scope:*")
         recipients.append(Recipient(email, tuple(briefings)))
     values["recipients"] = tuple(recipients)

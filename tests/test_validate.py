@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,3 +308,57 @@ def test_a_very_long_cell_is_read_and_a_nul_byte_is_removed_with_a_warning(
     assert ("themes.csv:3: column 'name': removed characters a workbook cannot hold (U+0000) "
             "(warning)") in [str(p) for p in problems]
     assert data.themes.at[1, "name"] == "E-mobility"
+
+
+def test_a_problem_prints_as_one_line_whatever_its_text_holds() -> None:
+    from reports.problems import ERROR, WARNING, Problem, one_line
+
+    problem = Problem(ERROR, "bad\nname.csv", 2, "ki\tnd", "'x\r\ny' is not allowed",
+                      "one of a\u2028b")
+    assert str(problem) == ("bad\\nname.csv:2: column 'ki\\tnd': 'x\\r\\ny' is not allowed; "
+                            "expected one of a\\u2028b")
+    assert str(Problem(WARNING, "a\nb.csv", None, None, "odd")) == "a\\nb.csv: odd (warning)"
+    assert one_line("\x00\x1b\x7f\x85\u2029\udcff") == "\\x00\\x1b\\x7f\\x85\\u2029\\udcff"
+    assert one_line("C:\\data\\é 中.csv") == "C:\\data\\é 中.csv"  # backslashes stay as they are
+
+
+def _validate_cli(sources: Path) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "reports", "validate", "--sources", str(sources)],
+                          capture_output=True, text=True, cwd=root, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_a_newline_in_the_sources_path_keeps_every_problem_on_one_line(tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "bad\nname")
+    set_cell(folder, "agreements", 2, "kind", "nonsense")
+    (folder / "sources.csv").unlink()
+    _, problems = validate(read_sources(folder))
+    result = _validate_cli(folder)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(problems) + 1  # each problem, then the count
+    kind = [line for line in lines if "'kind'" in line]
+    assert kind == ["agreements.csv:2: column 'kind': 'nonsense' is not an allowed value; "
+                    "expected one of agreement, memorandum, charter, declaration, joint_venture, "
+                    "contract, discussion, other"]
+    [missing] = [line for line in lines if "sources.csv" in line and "missing" in line]
+    assert missing.endswith(f"in {tmp_path}/bad\\nname")
+    assert not any(line.startswith("name") for line in lines)  # no second half of a line
+
+
+def test_a_newline_in_a_workbook_name_keeps_every_problem_on_one_line(tmp_path: Path) -> None:
+    folder = copy_bundled(tmp_path / "csv")
+    set_cell(folder, "agreements", 2, "kind", "nonsense")
+    book = to_workbook(folder, tmp_path / "bad\nname.xlsx")
+    result = _validate_cli(book)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    mentions = [line for line in lines if "bad" in line or "name.xlsx" in line]
+    assert mentions and all("bad\\nname.xlsx" in line for line in mentions)
+    assert [line for line in mentions if "column 'kind'" in line] == [
+        "bad\\nname.xlsx[agreements]:2: column 'kind': 'nonsense' is not an allowed value; "
+        "expected one of agreement, memorandum, charter, declaration, joint_venture, contract, "
+        "discussion, other"]
