@@ -23,11 +23,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from . import processes
 from . import publish as pub
 from .config import Settings
-from .errors import InvalidData, ReportsError, RunLocked
+from .errors import InvalidData, PublishError, ReportsError, RunLocked
 from .problems import WARNING, Problem
-from .processes import die_with_parent, fork_available
 from .sources import sources_sha256
 
 T = TypeVar("T")
@@ -117,6 +117,13 @@ def run(settings: Settings, *, trigger: str = "manual") -> RunResult:
             _record(output, record, started, "interrupted", clock,
                     reason="interrupted before the run was published")
         raise
+    except OSError as exc:  # a full disk, a folder that cannot be written: one line, exit 4
+        where = f" ({exc.filename})" if exc.filename else ""
+        failure = PublishError(f"could not write the run in {output}: "
+                               f"{exc.strerror or exc}{where}; nothing was published")
+        if not recorded:
+            _record(output, record, started, "failed", clock, reason=str(failure))
+        raise failure from exc
     except Exception as exc:
         if not recorded:
             _record(output, record, started, "failed", clock,
@@ -156,7 +163,7 @@ class _Job:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
-        if background and fork_available():
+        if background and processes.fork_available():
             context = multiprocessing.get_context("fork")
             self._reader, writer = context.Pipe(duplex=False)
             self._process = context.Process(target=_job_child,
@@ -198,12 +205,12 @@ class _Job:
 
     def __exit__(self, *_: object) -> None:
         if self._process is not None and self._process.is_alive():
-            self._process.terminate()
+            self._process.kill()  # see processes.stop_children: nothing to clean up there
             self._process.join()
 
 
 def _job_child(job: Callable[[], object], writer: Connection, parent: int) -> None:
-    die_with_parent(parent)
+    processes.die_with_parent(parent)
     try:
         outcome: tuple[bool, object] = (True, job())
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it

@@ -28,9 +28,11 @@ def die_with_parent(parent_pid: int) -> None:
     """Have the kernel kill this process when its parent dies; poll where it cannot.
 
     Ctrl-C is the parent's to handle (it stops its children): a child ignores SIGINT
-    rather than print a traceback of its own.
+    and takes SIGTERM's default action, rather than print a traceback of its own through
+    a handler inherited from the parent.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -50,14 +52,15 @@ def _watch_parent(parent_pid: int) -> None:
 
 def stop_children(keep: set[multiprocessing.process.BaseProcess] | frozenset = frozenset()
                   ) -> None:
-    """Terminate this process's multiprocessing children (but `keep`), and reap them."""
+    """Kill this process's multiprocessing children (but `keep`), and reap them.
+
+    SIGKILL, not SIGTERM: a child has nothing to clean up (the parent removes the staging
+    folder), and one killed before it reset its signal handlers cannot print a traceback.
+    """
     children = [p for p in multiprocessing.active_children() if p not in keep]
     for child in children:
         with contextlib.suppress(Exception):
-            child.terminate()
+            child.kill()
     for child in children:
         with contextlib.suppress(Exception):
             child.join(5)
-        if child.is_alive():
-            with contextlib.suppress(Exception):
-                child.kill()

@@ -27,6 +27,7 @@ import schedule
 
 from .config import EVERY_RE, Settings
 from .errors import ReportsError, RunLocked
+from .problems import one_line
 
 log = logging.getLogger(__name__)
 STATE_FILE = "scheduler.json"
@@ -39,6 +40,52 @@ class JobState:
     last_outcome: str = ""
     last_run_id: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    alerted_lock: tuple[int | None, dt.datetime | None] | None = None  # holder told about
+    state_error: str | None = None  # the heartbeat's last write error, logged once
+
+
+# The lock counts as held "far longer than a run takes" past this many times the longest
+# recent run, and never before this floor.
+LOCK_ALERT_FACTOR = 10
+LOCK_ALERT_FLOOR = dt.timedelta(minutes=30)
+
+
+def lock_alert_after(settings: Settings) -> dt.timedelta:
+    """How long the lock may be held before the operators are told: ten times the longest
+    of the last 20 recorded runs, and at least 30 minutes."""
+    from .publish import read_history
+
+    durations = [float(r.get("duration_s") or 0) for r in read_history(settings.output)
+                 if r.get("event") == "run" and r.get("outcome") == "published"][-20:]
+    longest = dt.timedelta(seconds=max(durations, default=0) * LOCK_ALERT_FACTOR)
+    return max(LOCK_ALERT_FLOOR, longest)
+
+
+def _skipped(settings: Settings, state: JobState, exc: RunLocked) -> None:
+    """A run was skipped: tell the operators once per holder when the lock looks stuck."""
+    state.last_outcome = "skipped"
+    if exc.since is None:
+        log.warning("run skipped: %s", exc)
+        return
+    held = dt.datetime.now(dt.UTC) - exc.since
+    limit = lock_alert_after(settings)
+    if held <= limit:
+        log.warning("run skipped: %s", exc)
+        return
+    holder = (exc.pid, exc.since)
+    log.error("run skipped: %s; held for %s, longer than the %s a run may take",
+              exc, _duration(held), _duration(limit))
+    if state.alerted_lock != holder:
+        state.alerted_lock = holder
+        _notify(settings, f"Scheduled runs are being skipped: {exc}. It has been held for "
+                          f"{_duration(held)}, far longer than a run takes. If that process "
+                          "is stuck, stop it; the next scheduled run then goes ahead.",
+                "agreement-reports: runs skipped, the lock is held too long")
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def add_job(scheduler: schedule.Scheduler, every: str, timezone: str,
@@ -67,20 +114,21 @@ def guarded(settings: Settings, state: JobState,
         try:
             result = run(settings)
         except RunLocked as exc:
-            state.last_outcome = "skipped"
-            log.warning("run skipped: %s", exc)
+            _skipped(settings, state, exc)
         except ReportsError as exc:
             state.failures += 1
             state.last_outcome = "failed"
             log.error("run failed after %.1fs: %s", time.monotonic() - started,
-                      str(exc).splitlines()[0])
-            _notify_failure(settings, str(exc))
+                      one_line(str(exc)))
+            _notify(settings, f"The scheduled run failed: {exc}")
         except Exception as exc:  # a scheduler must outlive any failure of a run
             state.failures += 1
             state.last_outcome = "failed"
-            log.exception("run failed after %.1fs: %s: %s", time.monotonic() - started,
-                          type(exc).__name__, exc)
-            _notify_failure(settings, f"{type(exc).__name__}: {exc}")
+            # the traceback only for --debug: an operator's log gets one line a failure
+            log.error("run failed after %.1fs: %s: %s", time.monotonic() - started,
+                      type(exc).__name__, one_line(str(exc)),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            _notify(settings, f"The scheduled run failed: {type(exc).__name__}: {exc}")
         else:
             state.runs += 1
             outcome = getattr(result, "outcome", "published")
@@ -92,15 +140,18 @@ def guarded(settings: Settings, state: JobState,
     return job
 
 
-def _notify_failure(settings: Settings, reason: str) -> None:
+def _notify(settings: Settings, reason: str, subject: str | None = None) -> None:
     if settings.delivery is None or not settings.delivery.operators:
         return
     from .deliver import notify_operators
 
     try:
-        notify_operators(settings, reason)
+        if subject is None:
+            notify_operators(settings, reason)
+        else:
+            notify_operators(settings, reason, subject)
     except Exception as exc:
-        log.error("could not tell the operators: %s", exc)
+        log.error("could not tell the operators: %s", one_line(str(exc)))
 
 
 def setup_logging(output: Path) -> None:
@@ -123,7 +174,22 @@ def in_zone(moment: dt.datetime | None, timezone: str) -> str | None:
 
 def write_state(output: Path, scheduler: schedule.Scheduler, state: JobState,
                 settings: Settings) -> None:
-    """The heartbeat `status` shows, replaced atomically."""
+    """The heartbeat `status` shows, replaced atomically; a failure to write it (a full
+    disk) is logged once and never stops the scheduler."""
+    try:
+        _write_state(output, scheduler, state, settings)
+    except OSError as exc:
+        if state.state_error != str(exc):
+            log.error("could not write the heartbeat %s: %s", output / STATE_FILE, exc)
+        state.state_error = str(exc)
+    else:
+        if state.state_error is not None:
+            log.info("heartbeat written again")
+        state.state_error = None
+
+
+def _write_state(output: Path, scheduler: schedule.Scheduler, state: JobState,
+                 settings: Settings) -> None:
     next_run = scheduler.next_run
     record = {
         "pid": os.getpid(),
@@ -148,6 +214,8 @@ def serve(settings: Settings, *, run_now: bool = False,
         def run(s: Settings) -> object:
             return pipeline_run(s, trigger="schedule")
 
+    # a log line that cannot be written (a full disk) is dropped, not printed as a traceback
+    logging.raiseExceptions = False
     state = JobState()
     scheduler = schedule.Scheduler()
     job = guarded(settings, state, run)

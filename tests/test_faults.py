@@ -8,6 +8,7 @@ history.jsonl says, that no process of the job is left and that the lock is free
 from __future__ import annotations
 
 import email.message
+import email.policy
 import json
 import os
 import signal
@@ -351,3 +352,188 @@ def test_killed_after_the_first_recipient_the_next_run_serves_the_others_once(
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already sent") == 3
     assert len(faulty_smtp.accepted) == 3
+
+
+# -- a damaged previous run, a stray latest, staging -------------------------------------
+
+def bundled_copy(tmp_path: Path) -> tuple[Path, Path]:
+    from tests.datasets import copy_bundled
+
+    return copy_bundled(tmp_path / "sources"), tmp_path / "output"
+
+
+def rewrite_snapshot(output: Path, value: object) -> None:
+    import gzip
+
+    path = output / "latest" / "data" / "snapshot.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(value).encode()))
+
+
+@pytest.mark.parametrize("damage", ["tables renamed", "a JSON list", "not gzip"])
+def test_a_damaged_snapshot_is_reported_and_no_change_is_invented(
+        tmp_path: Path, damage: str) -> None:
+    from reports.changes import snapshot
+    from tests.datasets import set_cell
+
+    sources, output = bundled_copy(tmp_path)
+    pipeline.run(Settings(sources=sources, output=output, workers=1))
+    if damage == "tables renamed":
+        data, _ = __import__("reports.validate", fromlist=["validate"]).validate(
+            __import__("reports.sources", fromlist=["read_sources"]).read_sources(sources))
+        rewrite_snapshot(output, {f"old-{k}": v for k, v in snapshot(data).items()})
+    elif damage == "a JSON list":
+        rewrite_snapshot(output, [1, 2, 3])
+    else:
+        (output / "latest" / "data" / "snapshot.json.gz").write_bytes(b"not gzip at all")
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    result = pipeline.run(Settings(sources=sources, output=output, workers=1))
+    assert result.outcome == "published"
+    assert result.changes is None and result.not_compared
+    assert any("cannot be read" in str(w) for w in result.warnings)
+    manifest = result.manifest or {}
+    assert manifest["changes"] is None and manifest["previous_run_id"] is None
+    for entry in manifest["files"]:
+        if entry["kind"] == "briefing":
+            assert entry["changes"] == [pipeline.UNREADABLE_LINE], entry["path"]
+
+
+def test_latest_as_a_real_folder_is_an_error_and_no_run_is_moved_into_runs(
+        tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    (output / "latest").mkdir(parents=True)
+    (output / "latest" / "notes.txt").write_text("the user's own\n")
+    config = config_file(tmp_path, BUNDLED_SOURCES)
+    for _ in range(2):
+        done = run_cli("run", "--config", str(config))
+        assert done.returncode == 4, done.stderr
+        assert "latest is a folder, not the link this job keeps there" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not (output / "runs").exists() or not list((output / "runs").iterdir())
+    assert (output / "latest" / "notes.txt").read_text() == "the user's own\n"
+
+
+def test_only_the_jobs_own_staging_is_removed_and_stale_staging_goes_on_unchanged_runs(
+        tmp_path: Path) -> None:
+    from reports.publish import STAGING_MARK
+
+    sources, output = bundled_copy(tmp_path)
+    settings = Settings(sources=sources, output=output, workers=1)
+    pipeline.run(settings)
+    mine = output / ".staging-mydata"
+    mine.mkdir()
+    (mine / "keep.csv").write_text("a,b\n")
+    stale = output / ".staging-20240101-000000-deadbeef"  # a killed run's
+    stale.mkdir()
+    (stale / STAGING_MARK).write_bytes(b"")
+    (stale / "agreements.xlsx").write_bytes(b"half a workbook")
+    assert pipeline.run(settings).outcome == "unchanged"
+    assert not stale.exists()
+    assert (mine / "keep.csv").read_text() == "a,b\n"
+
+
+def test_without_fork_the_results_are_the_same(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    import reports.render.pdf
+
+    # a platform without fork (macOS' default, Windows): spawn is what there is
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0)  # the workbook would be forked
+    sources, output = bundled_copy(tmp_path)
+    settings = Settings(sources=sources, output=output, workers=2)  # spawned render workers
+    first = pipeline.run(settings)
+    again = pipeline.run(replace(settings, force=True))
+    assert again.changes == 0
+    assert (first.manifest or {})["counts"] == (again.manifest or {})["counts"]
+    briefings = {f["path"]: f["sha256"] for f in (first.manifest or {})["files"]
+                 if f["kind"] == "briefing"}
+    assert len(briefings) > reports.render.pdf.PARALLEL_FROM
+
+
+# -- a full disk -----------------------------------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 400 kB file system: a run's files do not fit (root only: mount)."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs",
+                           str(mountpoint)], capture_output=True, text=True)
+    if done.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a small tmpfs: {done.stderr.strip()}")
+        pytest.skip(f"cannot mount a small tmpfs: {done.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def test_a_run_on_a_full_disk_fails_in_one_line_and_publishes_nothing(full_disk: Path) -> None:
+    output = full_disk / "output"
+    done = run_cli("run", "--sources", str(BUNDLED_SOURCES), "--output", str(output))
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("error: could not write the run")
+    assert "No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2  # the error, and perhaps history's
+    assert not (output / "latest").exists()
+    assert not [p for p in output.iterdir() if p.name.startswith(".staging-")]
+
+
+def test_the_scheduler_survives_a_heartbeat_it_cannot_write(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from reports.config import ScheduleSettings
+    from reports.scheduler import serve
+
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / ".scheduler.json.tmp").symlink_to("/dev/full")  # every write: ENOSPC
+    runs: list[float] = []
+
+    def run(_: Settings) -> object:
+        runs.append(time.monotonic())
+        if len(runs) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the scheduler stops after this run
+        return None
+
+    caplog.set_level(logging.INFO, logger="reports.scheduler")
+    settings = Settings(output=output, schedule=ScheduleSettings("1 seconds", "UTC"))
+    assert serve(settings, run_now=True, run=run) == 0
+    assert len(runs) == 2
+    errors = [r.getMessage() for r in caplog.records if "heartbeat" in r.getMessage()]
+    assert len(errors) == 1 and "No space left on device" in errors[0]
+
+
+def test_runs_skipped_for_a_lock_held_far_too_long_alert_the_operators_once(
+        tmp_path: Path) -> None:
+    import datetime as dt
+
+    from reports.errors import RunLocked
+    from reports.scheduler import JobState, guarded
+
+    settings = Settings(output=tmp_path / "output", delivery=DeliverySettings(
+        operators=("ops@example.org",), dry_run=True))
+    outbox = tmp_path / "output" / "outbox" / "operators"
+    since = dt.datetime.now(dt.UTC)
+
+    def locked(_: Settings) -> object:
+        raise RunLocked("another run is already running (process 4242)", pid=4242,
+                        since=since)
+
+    state = JobState()
+    job = guarded(settings, state, locked)
+    job()
+    assert not outbox.exists()  # held for a moment: an ordinary overlap
+    since -= dt.timedelta(hours=3)
+    job()
+    job()
+    [eml] = list(outbox.glob("*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "agreement-reports: runs skipped, the lock is held too long"
+    text = message.get_content()
+    assert "4242" in text and "3 h 00 min" in text
+    assert state.last_outcome == "skipped"

@@ -42,8 +42,8 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from tqdm import tqdm
 
+from .. import processes
 from ..briefings import Briefing, BriefingAgreement, BriefingParty
-from ..processes import die_with_parent, fork_available, stop_children
 from .charts import BarChart, bar_chart
 from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
 from .fonts import show_text as _show
@@ -836,7 +836,7 @@ def _render(briefing: Briefing, path: Path) -> Rendered:
 
 
 def _init_worker(parent: int) -> None:
-    die_with_parent(parent)
+    processes.die_with_parent(parent)
     register_fonts()
     rl_config.invariant = 1
 
@@ -894,7 +894,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         return done
     # fork shares the already-parsed fonts and modules; spawn re-imports everything and
     # is given each briefing pickled
-    forked = fork_available()
+    forked = processes.fork_available()
     context = multiprocessing.get_context("fork" if forked else "spawn")
     # the largest first, so that no worker is left with a long one at the end
     order = sorted(range(len(briefings)), key=lambda i: -len(briefings[i].agreements))
@@ -925,7 +925,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         # a failed briefing, Ctrl-C or SIGTERM: stop the workers now rather than wait for
         # every queued briefing (which shutdown(wait=True) would do)
         pool.shutdown(wait=False, cancel_futures=True)
-        stop_children(keep=others)
+        processes.stop_children(keep=others)
         raise
     finally:
         _FORKED.clear()
