@@ -208,6 +208,12 @@ def status(output: Path | None, config: Path | None, limit: int) -> int:
     settings = _settings(config, output=output)
     history = read_history(settings.output)
     runs = [r for r in history if r.get("event") == "run"]
+    ended = {(r.get("pid"), r.get("started_at")) for r in runs}
+    for start in (r for r in history if r.get("event") == "start"):
+        if (start.get("pid"), start.get("started_at")) not in ended:  # killed, or running
+            runs.append({**start, "outcome": "stopped", "duration_s": 0,
+                         "reason": "no outcome recorded: killed, or still running"})
+    runs.sort(key=lambda r: str(r.get("started_at", "")))
     latest = latest_run(settings.output)
     click.echo(f"output: {settings.output}")
     click.echo(f"latest: {latest.name if latest else '(none published)'}")

@@ -63,6 +63,7 @@ class _Clock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        log.debug("stage %s started", name)
         start = time.perf_counter()
         try:
             yield
@@ -97,6 +98,9 @@ def run(settings: Settings, *, trigger: str = "manual") -> RunResult:
     recorded = False
     try:
         with pub.run_lock(output):
+            # a run killed with SIGKILL can record nothing more: this line shows it started
+            _append(output, {"event": "start", "trigger": trigger,
+                             "started_at": started.isoformat(), "pid": os.getpid()})
             result = _run_locked(settings, started, clock)
             _record(output, record, started, result.outcome, clock, run_id=result.run_id,
                     changes=result.changes,
@@ -139,6 +143,10 @@ def _record(output: Path, record: dict, started: dt.datetime, outcome: str, cloc
     record.update(fields, outcome=outcome, finished_at=finished.isoformat(),
                   duration_s=round((finished - started).total_seconds(), 3),
                   timings=clock.timings)
+    _append(output, record)
+
+
+def _append(output: Path, record: dict) -> None:
     try:
         pub.append_history(output, record)
     except OSError as exc:  # history must never hide the run's own outcome

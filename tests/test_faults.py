@@ -307,6 +307,53 @@ def test_a_run_killed_while_briefings_render_leaves_no_process_and_a_free_lock(
     assert not [p for p in output.iterdir() if p.name.startswith(".staging-")]
 
 
+def assert_latest_complete_or_absent(output: Path) -> None:
+    """`latest` is absent or a run whose every listed file is there with its bytes."""
+    import hashlib
+
+    if not (output / "latest").exists():
+        return
+    manifest = json.loads((output / "latest" / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (output / "latest" / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+
+
+@pytest.mark.parametrize("stage", ["load", "validate", "summaries", "briefings",
+                                   "workbook wait", "publish"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_killed_at_any_stage_is_complete_or_absent_and_the_next_run_goes_ahead(
+        synthetic_sources: Path, tmp_path: Path, stage: str, sig: signal.Signals) -> None:
+    config = config_file(tmp_path, synthetic_sources)
+    output = tmp_path / "output"
+    job = start_cli("run", "--config", str(config), "--workers", "2", "--debug")
+    family: set[int] = set()
+    try:
+        assert job.stderr is not None
+        for line in job.stderr:  # the debug log names each stage as it starts
+            if f"stage {stage} started" in line:
+                break
+        family = children(job.pid)
+        if job.poll() is None:
+            os.kill(job.pid, sig)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    assert_latest_complete_or_absent(output)
+    if sig == signal.SIGTERM and job.returncode == 130:
+        assert "Traceback" not in stderr
+        assert history(output)[-1]["outcome"] == "interrupted"
+    history(output)  # every line parses
+    (tmp_path / "agreement-reports.toml").write_text(
+        f'sources = "{BUNDLED_SOURCES}"\noutput = "output"\n', encoding="utf-8")
+    done = run_cli("run", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert_latest_complete_or_absent(output)
+    assert not [p for p in output.iterdir() if p.name.startswith(".staging-")]
+
+
 def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
         synthetic_sources: Path, tmp_path: Path) -> None:
     config = config_file(tmp_path, synthetic_sources)

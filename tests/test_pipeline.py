@@ -145,7 +145,8 @@ def test_second_run_on_unchanged_data_writes_nothing(tmp_path: Path) -> None:
     assert (first.outcome, second.outcome) == ("published", "unchanged")
     assert snapshot_of(output) == before
     history = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
-    assert [h["outcome"] for h in history] == ["published", "unchanged"]
+    assert [h["outcome"] for h in history if h["event"] == "run"] == ["published", "unchanged"]
+    assert [h["event"] for h in history] == ["start", "run", "start", "run"]
     forced = pipeline.run(settings_for(BUNDLED_SOURCES, output, force=True))
     assert forced.outcome == "published" and forced.changes == 0
     # the first run had nothing to compare with; from now on each briefing says
