@@ -17,6 +17,22 @@ from functools import cache, cached_property
 import pandas as pd
 
 from .dataformat import COMPANY_KINDS
+from .figures import (
+    AGREEMENTS,
+    COUNTRIES,
+    DISCUSSIONS,
+    PARTIES_TAKING_PART,
+    PARTNER_COUNTRIES,
+    PARTNERS,
+    ROLLED_UP,
+    TARGETS,
+    party_figures,
+    plural,
+    status_phrase,
+    target_sentence,
+    targets_sentence,
+    theme_figures,
+)
 from .model import DISCUSSION, Model
 from .summaries import country_name, party_country_code
 
@@ -46,18 +62,9 @@ class BriefingTarget:
 
     @property
     def text(self) -> str:
-        """e.g. '40 % localization rate by 2030' or the description when no value."""
-        if self.value is None:
-            head = self.description
-        else:
-            # 1,500,000 rather than %g's 1.5e+06; fractions as curated (2,024.5)
-            value = (f"{int(self.value):,}" if self.value.is_integer()
-                     else f"{self.value:,}")
-            unit = self.unit
-            amount = f"{value} {unit}" if unit else value
-            what = self.metric.replace("_", " ") if self.metric else self.description
-            head = f"{amount} {what}"
-        return f"{head} by {self.target_year}" if self.target_year else head
+        """e.g. '40 % localization rate by 2030', or the description when no value."""
+        return target_sentence(self.description, self.metric, self.value, self.unit,
+                               self.target_year)
 
 
 @dataclass(frozen=True)
@@ -162,10 +169,6 @@ def dataset_name(model: Model) -> str:
     return f"{event} agreements" if event else "Agreements"
 
 
-def plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
-
-
 def join_names(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
@@ -198,6 +201,11 @@ class _Builder:
         for aid, tid in zip(at["agreement_id"].tolist(), at["theme_id"].tolist(), strict=True):
             self.themes_by_agreement.setdefault(aid, []).append(tid)
         self.top_themes = set(model.top_themes)
+        from .figures import overview_figures
+
+        self.overview = overview_figures(model)
+        self.party_rows = party_figures(model).to_dict("index")
+        self.theme_rows = theme_figures(model).to_dict("index")
         self.base = self._base_agreements()
         # every briefing lists its agreements in one order (signed first, by date, title):
         # ranked once here, so that each briefing sorts plain integers
@@ -273,16 +281,20 @@ class _Builder:
         agreements = tuple(self.agreement(a, members, subject_id) for a in order)
         signed = [a for a in agreements if a.kind != DISCUSSION]
         discussions = [a for a in agreements if a.kind == DISCUSSION]
-        # partners: parties outside the scope's members that share an agreement
-        partner_count: Counter[str] = Counter()
+        # charts count agreements only (discussions have their own figure); partners are
+        # named from agreements and discussions alike
+        partner_agreements: Counter[str] = Counter()
+        partner_any: Counter[str] = Counter()
         code_count: Counter[str] = Counter()
         party_country = self.party_country
-        for aid in order:  # discussions too: they are with partners as well
+        for aid in order:
             outside = self.party_ids[aid]
             if members is not None:
                 outside = outside - members
-            partner_count.update(outside)
-            code_count.update({party_country[p] for p in outside})
+            partner_any.update(outside)
+            if self.kind_of[aid] != DISCUSSION:
+                partner_agreements.update(outside)
+                code_count.update({party_country[p] for p in outside})
         code_count.pop("", None)
         country_count: Counter[str] = Counter()
         for code, n in code_count.items():
@@ -297,23 +309,16 @@ class _Builder:
         kind_count = Counter(a.kind for a in agreements)
         targets = [t for a in signed for t in a.targets]
         title_scope = subject if scope != "overview" else self.dataset
-        title = (f"{subject}: agreements at {self.event}" if scope != "overview" and self.event
-                 else f"{subject}: agreements" if scope != "overview"
-                 else f"Agreements signed at {self.event}" if self.event else "Agreements")
-        figures = (
-            ("Agreements", f"{len(signed):,}"),
-            ("Discussions", f"{len(discussions):,}"),
-            ("Partners" if members is not None else "Parties", f"{len(partner_count):,}"),
-            ("Countries", f"{len(country_count):,}"),
-            ("Targets", f"{len(targets):,}"),
-        )
-        # by count, then name: the chart's order, and the summary names the first three
-        partners = sorted(((self.display[p], n) for p, n in partner_count.items()),
+        what = "Agreements and discussions" if discussions else "Agreements"
+        at = f" at {self.event}" if self.event else ""
+        title = (f"{subject}: {what.lower()}{at}" if scope != "overview" else f"{what}{at}")
+        figures = self.figures(scope, subject_id, members)
+        # the chart's order (agreements, then name); partners of discussions only come last
+        partners = sorted(((self.display[p], partner_agreements[p]) for p in partner_any),
                           key=lambda kv: (-kv[1], kv[0]))
         inferred = sum(self.inferred.get(aid, 0) for aid in order)
-        summary = self.sentences(scope, subject, signed, discussions, partners,
-                                 country_count, theme_count, targets, members, subject_id,
-                                 inferred)
+        summary = self.sentences(scope, subject, signed, discussions, partners, figures,
+                                 theme_count, targets, members, subject_id, inferred)
         members_names = tuple(self.display[p] for p in sorted(members or ())
                               if p != subject_id)
         return Briefing(
@@ -322,64 +327,81 @@ class _Builder:
             agreements=agreements, figures=figures, summary=summary, by_theme=by_theme,
             by_kind=tuple(sorted(kind_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
-            partners=tuple(partners),
+            partners=tuple(pair for pair in partners if pair[1]),
             keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
                                                        title_scope)))),
         )
 
+    def figures(self, scope: str, subject_id: str, members: set[str] | None
+                ) -> tuple[tuple[str, str], ...]:
+        """The key figures, taken from figures.py under the labels the workbook uses."""
+        if scope == "overview":
+            shown = (AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS)
+            values = {f.label: f.value for f in self.overview}
+            return tuple((label, f"{values[label]:,}") for label in shown)
+        if scope == "theme":
+            row = self.theme_rows[subject_id]
+            return tuple((label, f"{row[label]:,}") for label in (
+                AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS))
+        row = self.party_rows[subject_id]
+        suffix = ROLLED_UP if members is not None and len(members) > 1 else ""
+        return tuple((label + suffix, f"{row[label + suffix]:,}") for label in (
+            AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
+
     def sentences(self, scope: str, subject: str, signed: list[BriefingAgreement],
                   discussions: list[BriefingAgreement], partners: list[tuple[str, int]],
-                  countries: Counter[str], themes: Counter[str], targets: list[BriefingTarget],
-                  members: set[str] | None, subject_id: str, inferred: int) -> tuple[str, ...]:
-        """The executive summary; `partners` are (display name, agreements), most first."""
+                  figures: tuple[tuple[str, str], ...], themes: Counter[str],
+                  targets: list[BriefingTarget], members: set[str] | None, subject_id: str,
+                  inferred: int) -> tuple[str, ...]:
+        """The executive summary, with the briefing's own key figures (never recounted)."""
+        value = {label.removesuffix(ROLLED_UP): text for label, text in figures}
         at = f" at {self.event}" if self.event else ""
         counted = plural(len(signed), "agreement")
         if discussions:
             counted += f" and {plural(len(discussions), 'discussion')}"
-        countries_text = plural(len(countries), "country", "countries")
+        statuses = status_phrase(a.status for a in signed)
+        status_note = f" ({statuses})" if signed else ""
         out: list[str] = []
-        if scope == "overview":
-            out.append(f"This briefing covers {counted} recorded{at}, between "
-                       f"{plural(len(partners), 'party', 'parties')} from {countries_text}.")
-        elif scope == "theme":
-            if signed:
-                verb = "was" if len(signed) == 1 else "were"
-                out.append(f"Under the theme {subject}, {plural(len(signed), 'agreement')} "
-                           f"{verb} signed{at}, between "
-                           f"{plural(len(partners), 'party', 'parties')} from {countries_text}.")
+        if scope in ("overview", "theme"):
+            parties = _count_words(value[PARTIES_TAKING_PART], "party", "parties")
+            countries = _count_words(value[COUNTRIES], "country", "countries")
+            lead = ("This briefing covers" if scope == "overview"
+                    else f"Under the theme {subject}, this briefing covers")
+            if signed or discussions:
+                out.append(f"{lead} {counted} recorded{at}{status_note}, with {parties} "
+                           f"taking part from {countries}.")
             else:
-                out.append(f"No agreement was signed under the theme {subject}{at}.")
-            if discussions:
-                verb = "was" if len(discussions) == 1 else "were"
-                out.append(f"{plural(len(discussions), 'discussion')} {verb} held on it: "
-                           f"{join_names([d.title for d in discussions[:3]])}.")
+                out.append(f"No agreement or discussion{at} is recorded under the theme "
+                           f"{subject}." if scope == "theme" else
+                           f"No agreement or discussion{at} is recorded.")
+            if discussions and scope == "theme":
+                titles = join_names([f"\u201c{d.title}\u201d" for d in discussions[:3]])
+                more = f" and {len(discussions) - 3:,} more" if len(discussions) > 3 else ""
+                out.append(f"Discussions under it: {titles}{more}.")
         else:
             below = sorted(self.display[p] for p in members or () if p != subject_id)
             if not signed and not discussions:
                 out.append(f"{subject} took part in no agreement recorded{at}.")
             else:
-                sentence = f"{subject} took part in {counted}{at}"
+                sentence = f"{subject} took part in {counted}{at}{status_note}"
                 if below:
                     sentence += f", counting the parties below it: {join_names(below)}"
                 out.append(sentence + ".")
-            if len(partners) == 1:
+            n_partners = len(partners)
+            if n_partners == 1:
                 out.append(f"Its partner is {partners[0][0]}.")
             elif partners:
                 top = [name for name, _ in partners[:3]]
-                more = len(partners) - len(top)
+                more = n_partners - len(top)
                 names = f"{', '.join(top)} and {plural(more, 'other')}" if more else join_names(top)
-                out.append(f"Its partners are {plural(len(partners), 'party', 'parties')} from "
-                           f"{countries_text}: {names}.")
+                countries = _count_words(value[PARTNER_COUNTRIES], "country", "countries")
+                out.append(f"Its partners are {plural(n_partners, 'party', 'parties')} from "
+                           f"{countries}: {names}.")
         named = [f"{name} ({n:,})" for name, n in themes.most_common() if n]
         if named and scope != "theme":
-            out.append(f"By theme: {join_names(named)}.")
-        if targets:
-            texts = [t.text for t in targets[:3]]
-            lead = ("The quantified target is" if len(targets) == 1
-                    else f"There are {plural(len(targets), 'quantified target')}, among them")
-            out.append(f"{lead} {join_names(texts)}.")
-        else:
-            out.append("No quantified target is recorded.")
+            out.append(f"Agreements by theme: {join_names(named)}.")
+        out.append(("Target: " if len(targets) == 1 else "Targets: ") + targets_sentence(
+            [t.value for t in targets], [t.unit for t in targets], [t.text for t in targets]))
         open_ = [a for a in signed if a.status == "open"]
         if open_:
             noun = ("declaration" if all(a.kind == "declaration" for a in open_)
@@ -390,6 +412,10 @@ class _Builder:
             out.append(f"{plural(inferred, 'participation')} {'is' if inferred == 1 else 'are'} "
                        "inferred from context rather than stated by the source, and marked so.")
         return tuple(out)
+
+
+def _count_words(text: str, one: str, many: str) -> str:
+    return f"{text} {one if text == '1' else many}"
 
 
 def _date_key(signed_on: str) -> str:

@@ -114,7 +114,6 @@ def run(sources: Path | None, output: Path | None, config: Path | None, as_of: s
         click.echo(result.message)
         return 0
     manifest = result.manifest or {}
-    counts = manifest.get("counts", {})
     files = manifest.get("files", [])
     briefings = sum(1 for f in files if f["kind"] == "briefing")
     for warning in result.warnings:
@@ -124,13 +123,11 @@ def run(sources: Path | None, output: Path | None, config: Path | None, as_of: s
                "first run: nothing to compare with" if result.changes is None
                else f"{result.changes} change{'s' if result.changes != 1 else ''} since run "
                     f"{manifest.get('previous_run_id')}")
-    from .briefings import plural
+    from .figures import figures_sentence, plural
 
     click.echo(
         f"published run {result.run_id} in {result.folder}: 1 workbook, "
-        f"{plural(briefings, 'briefing')}; {plural(counts.get('agreements', 0), 'agreement')}, "
-        f"{plural(counts.get('discussions', 0), 'discussion')}, "
-        f"{plural(counts.get('parties', 0), 'party', 'parties')}; "
+        f"{plural(briefings, 'briefing')}; {figures_sentence(manifest.get('figures') or {})}; "
         f"{plural(len(result.warnings), 'warning')}; {changes}")
     for email, outcome in result.deliveries.items():
         click.echo(f"delivery to {email}: {outcome}")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .config import DeliverySettings, Recipient, Settings
 from .errors import ConfigError, DeliveryError
+from .figures import figures_sentence, plural
 from .publish import RUNS, append_history, read_history, read_manifest
 
 log = logging.getLogger(__name__)
@@ -208,31 +209,32 @@ def _split(files: tuple[dict, ...], limit_bytes: float) -> list[list[dict]]:
 
 
 def _body(manifest: dict, files: list[dict], all_files: tuple[dict, ...]) -> str:
-    counts = manifest.get("counts", {})
+    """The message text: the data set's figures as the briefings label them (from the
+    manifest, which took them from figures.py), the attachments, the changes."""
     lines = [
-        f"Briefings of {manifest.get('as_of')} (run {manifest.get('run_id')}).",
+        f"Briefings of {manifest.get('dataset') or 'the data'}, data as of "
+        f"{manifest.get('as_of') or 'an undated source'} (run {manifest.get('run_id')}).",
         "",
-        f"Key figures: {counts.get('agreements', 0):,} agreements, "
-        f"{counts.get('discussions', 0):,} discussions, {counts.get('parties', 0):,} parties, "
-        f"{counts.get('targets', 0):,} targets.",
+        f"Key figures: {figures_sentence(manifest.get('figures') or {})}.",
         "",
         "Attached:",
     ]
-    lines += [f"- {f.get('title') or f['path']} ({f.get('pages', 0)} pages)" for f in files]
+    lines += [f"- {f.get('title') or f['path']} ({plural(int(f.get('pages', 0)), 'page')})"
+              for f in files]
     changes: list[str] = []
     for f in all_files:
         for line in f.get("changes") or []:
             if line not in changes:
                 changes.append(line)
     lines += ["", "Since the last briefing:"]
-    if manifest.get("previous_run_id") is None:
+    if manifest.get("previous_run_id") is None and not changes:
         lines.append("- This is the first run: there is nothing to compare with.")
     elif not changes:
         lines.append("- No change in these briefings.")
     else:
         lines += [f"- {line}" for line in changes[:30]]
         if len(changes) > 30:
-            lines.append(f"- … and {len(changes) - 30} more (see the attached briefings).")
+            lines.append(f"- … and {len(changes) - 30:,} more (see the attached briefings).")
     return "\n".join(lines) + "\n"
 
 

@@ -420,7 +420,7 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
             size, digest, count, version = made.bytes, made.sha256, made.pages, made.version
         entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
                                      version, b.title, count, old_entry is not None,
-                                     b.subject_id, b.changes))
+                                     b.subject_id, b.changes, b.figures))
     return entries
 
 
@@ -429,6 +429,7 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
               staging: Path, briefings: list[pub.FileEntry],
               changes: list[Change] | None) -> dict:
     from .briefings import dataset_name
+    from .figures import agreement_targets, overview_figures, target_totals
     from .summaries import key_counts
 
     workbook = staging / WORKBOOK
@@ -436,6 +437,7 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
                            pub.sha256_file(workbook)), *briefings]
     counts = key_counts(model)
     counts["warnings"] = len(warnings)
+    targets = agreement_targets(model)
     summary = None
     if changes is not None:
         summary = {kind: sum(1 for c in changes if c.change == kind)
@@ -452,6 +454,10 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
         "previous_run_id": previous.get("run_id") if previous else None,
         "changes": summary,
         "counts": counts,
+        "figures": {f.label: f.value for f in overview_figures(model)},
+        "target_totals": [{"unit": t.unit, "targets": t.targets, "total": t.total}
+                          for t in target_totals(targets["value"].tolist(),
+                                                 targets["unit"].tolist())],
         "files": [f.as_json() for f in files],
     }
 
@@ -462,15 +468,16 @@ def _write_index(staging: Path, briefings: list[Briefing], entries: list[pub.Fil
 
     rows = []
     for b, e in zip(briefings, entries, strict=True):
+        shown = "<br>".join(f"{escape(label)}: {escape(value)}" for label, value in b.figures)
         rows.append(f"<tr><td><a href=\"{escape(b.name)}.pdf\">{escape(b.title)}</a></td>"
                     f"<td>{escape(b.scope)}</td><td>{escape(b.subject)}</td>"
-                    f"<td>{e.pages}</td><td>{escape(e.version)}</td></tr>")
+                    f"<td>{shown}</td><td>{e.pages}</td><td>{escape(e.version)}</td></tr>")
     html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
             f"<title>Briefings of run {escape(manifest['run_id'])}</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;"
             "text-align:left;border-bottom:1px solid #ddd}</style>"
             f"<h1>Briefings</h1><p>Data as of {escape(manifest['as_of'])} · run "
             f"{escape(manifest['run_id'])}</p><table><tr><th>Title</th><th>Scope</th>"
-            "<th>Subject</th><th>Pages</th><th>Data version</th></tr>"
+            "<th>Subject</th><th>Key figures</th><th>Pages</th><th>Data version</th></tr>"
             + "".join(rows) + "</table></html>\n")
     (staging / "briefings" / "index.html").write_text(html, encoding="utf-8")

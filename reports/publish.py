@@ -302,6 +302,7 @@ class FileEntry:
     reused: bool = False
     subject_id: str = ""
     changes: tuple[str, ...] | None = None  # "since the last briefing" lines it shows
+    figures: tuple[tuple[str, str], ...] = ()  # its key figures (label, value as shown)
 
     def as_json(self) -> dict:
         entry: dict = {"path": self.path, "kind": self.kind, "scope": self.scope,
@@ -309,5 +310,7 @@ class FileEntry:
         if self.kind == "briefing":
             entry.update(version=self.version, title=self.title, pages=self.pages,
                          reused=self.reused, subject_id=self.subject_id,
-                         changes=list(self.changes) if self.changes is not None else None)
+                         changes=list(self.changes) if self.changes is not None else None,
+                         figures={label: int(value.replace(",", ""))
+                                  for label, value in self.figures})
         return entry

@@ -11,6 +11,7 @@ from functools import cache
 
 import pandas as pd
 
+from . import figures
 from .dataformat import COMPANY_KINDS, PARTY_KINDS
 from .model import Model
 
@@ -32,18 +33,6 @@ def country_name(code: str) -> str:
     return getattr(country, "common_name", None) or country.name
 
 
-def _split_counts(model: Model, pairs: pd.DataFrame, key: str,
-                  names: tuple[str, str] = ("Agreements", "Discussions")) -> pd.DataFrame:
-    """Distinct agreements and discussions per `key` from (key, agreement_id) pairs."""
-    pairs = pairs[[key, "agreement_id"]].drop_duplicates()
-    disc = pairs["agreement_id"].map(model.is_discussion)
-    counts = pd.DataFrame({
-        names[0]: (~disc).groupby(pairs[key]).sum(),
-        names[1]: disc.groupby(pairs[key]).sum(),
-    })
-    return counts.astype("int64")
-
-
 def _memo(model: Model, key: str, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """`make()` once per model: several tables start from the same frame (callers never
     modify it). Kept in the model's own dictionary, so it goes with the model."""
@@ -60,8 +49,7 @@ def _participation_of(model: Model) -> pd.DataFrame:
 
 def agreement_counts_by_party(model: Model) -> pd.DataFrame:
     """party_id -> Agreements, Discussions (direct participation), for every party."""
-    return _memo(model, "counts by party", lambda: _split_counts(
-        model, _participation_of(model), "party_id").reindex(model.parties.index, fill_value=0))
+    return figures.party_figures(model)[[figures.AGREEMENTS, figures.DISCUSSIONS]]
 
 
 def rolled_up_pairs(model: Model) -> pd.DataFrame:
@@ -186,24 +174,24 @@ def _theme_counts_by(model: Model, pairs: pd.DataFrame, key: str,
     return table
 
 
+def _party_figure_columns(model: Model, index: pd.Index) -> dict[str, pd.Series]:
+    """The figures a party's briefing shows, direct and rolled up, under the same names."""
+    table = figures.party_figures(model).reindex(index)
+    names = [*figures.PER_PARTY, *(n + figures.ROLLED_UP for n in figures.PER_PARTY)]
+    return {name: table[name] for name in names}
+
+
 def by_ministry(model: Model) -> pd.DataFrame:
     ministries = model.parties[model.parties["kind"] == "ministry"]
-    direct = agreement_counts_by_party(model).reindex(ministries.index, fill_value=0)
     pairs = rolled_up_pairs(model)
     pairs = pairs[pairs["party_id"].isin(ministries.index)]
-    rolled = _split_counts(model, pairs, "party_id",
-                           ("Agreements (rolled up)", "Discussions (rolled up)"))
-    rolled = rolled.reindex(ministries.index, fill_value=0)
     below = model.party_rollup
     below = below[below["party_id"].isin(ministries.index)
                   & (below["party_id"] != below["member_id"])]
     table = pd.DataFrame({
         "Ministry": ministries["name"],
         "party_id": ministries["party_id"],
-        "Agreements": direct["Agreements"],
-        "Discussions": direct["Discussions"],
-        "Agreements (rolled up)": rolled["Agreements (rolled up)"],
-        "Discussions (rolled up)": rolled["Discussions (rolled up)"],
+        **_party_figure_columns(model, ministries.index),
         "Parties below": below.groupby("party_id").size().reindex(
             ministries.index, fill_value=0),
     })
@@ -225,13 +213,11 @@ def _sorted(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def by_company(model: Model) -> pd.DataFrame:
     companies = model.parties[model.parties["kind"].isin(COMPANY_KINDS)]
-    counts = agreement_counts_by_party(model).reindex(companies.index, fill_value=0)
     part = _participation_of(model)
     mine = part[part["party_id"].isin(companies.index)]
     partners = mine.merge(part, on="agreement_id", suffixes=("", "_partner"))
     partners = partners[partners["party_id"] != partners["party_id_partner"]]
     partners["country"] = partners["party_id_partner"].map(model.parties["country"])
-    n_partners = partners.groupby("party_id")["party_id_partner"].nunique()
     with_country = partners[partners["country"] != ""]
     countries = pd.Series({pid: "; ".join(sorted(codes.split("; "))) for pid, codes in
                            _joined_by(with_country["party_id"], with_country["country"]).items()},
@@ -245,25 +231,22 @@ def by_company(model: Model) -> pd.DataFrame:
     table = pd.DataFrame({
         "Company": companies["name"],
         "party_id": companies["party_id"],
-        "Agreements": counts["Agreements"],
-        "Discussions": counts["Discussions"],
+        **_party_figure_columns(model, companies.index),
         "kind": companies["kind"],
         "country": companies["country"],
-        "Partners": n_partners.reindex(companies.index, fill_value=0),
         "Themes": themes.reindex(companies.index).fillna(""),
-        "Partner countries": countries.reindex(companies.index).fillna(""),
+        "Partner country codes": countries.reindex(companies.index).fillna(""),
     })
-    return _sorted(table, ["Agreements", "Discussions", "Company"])
+    return _sorted(table, ["Agreements (rolled up)", "Agreements", "Discussions", "Company"])
 
 
 def by_theme(model: Model) -> pd.DataFrame:
     at = model.agreement_themes
-    counts = _split_counts(model, at, "theme_id").reindex(model.theme_order, fill_value=0)
+    numbers = figures.theme_figures(model)
     # each (theme, party) once: then counting rows counts distinct parties
     with_parties = at[["theme_id", "agreement_id"]].merge(
         _participation_of(model), on="agreement_id")[["theme_id", "party_id"]].drop_duplicates()
     with_parties["pkind"] = with_parties["party_id"].map(model.parties["kind"])
-    n_parties = with_parties.groupby("theme_id").size()
     n_ministries = with_parties[with_parties["pkind"] == "ministry"].groupby("theme_id").size()
     n_companies = with_parties[with_parties["pkind"].isin(COMPANY_KINDS)].groupby(
         "theme_id").size()
@@ -271,12 +254,14 @@ def by_theme(model: Model) -> pd.DataFrame:
     table = pd.DataFrame({
         "Theme": t["name"],
         "theme_id": t["theme_id"],
-        "Agreements": counts["Agreements"],
-        "Discussions": counts["Discussions"],
+        figures.AGREEMENTS: numbers[figures.AGREEMENTS],
+        figures.DISCUSSIONS: numbers[figures.DISCUSSIONS],
         "Top-level theme": t["theme_id"].map(
             lambda x: model.themes.at[model.top_theme_of(x), "name"]),
         "Level": t["theme_id"].map(lambda x: model.theme_depth(x) + 1),
-        "Parties": n_parties.reindex(t.index, fill_value=0),
+        figures.PARTIES_TAKING_PART: numbers[figures.PARTIES_TAKING_PART],
+        figures.COUNTRIES: numbers[figures.COUNTRIES],
+        figures.TARGETS: numbers[figures.TARGETS],
         "Ministries": n_ministries.reindex(t.index, fill_value=0),
         "Companies": n_companies.reindex(t.index, fill_value=0),
     })
@@ -295,14 +280,16 @@ def by_country(model: Model) -> pd.DataFrame:
                                                                strict=True)], index=p.index)
     part = _participation_of(model).copy()
     part["country"] = part["party_id"].map(code)
-    counts = _split_counts(model, part, "country")
+    counts = figures.counts_by(model, part, "country")
     n_parties = code.groupby(code).size()
+    taking_part = part[["country", "party_id"]].drop_duplicates().groupby("country").size()
     table = pd.DataFrame({
         "Country": counts.index,
         "Agreements": counts["Agreements"].to_numpy(),
         "Discussions": counts["Discussions"].to_numpy(),
         "Country name": [country_name(c) for c in counts.index],
-        "Parties": n_parties.reindex(counts.index, fill_value=0).to_numpy(),
+        figures.PARTIES_TAKING_PART: taking_part.reindex(counts.index, fill_value=0).to_numpy(),
+        figures.PARTIES_REGISTERED: n_parties.reindex(counts.index, fill_value=0).to_numpy(),
     })
     return _sorted(table, ["Agreements", "Discussions", "Country"])
 
@@ -347,7 +334,8 @@ def party_kind_counts(model: Model) -> pd.DataFrame:
 
 
 def key_counts(model: Model) -> dict[str, int]:
-    """The figures of manifest.json's `counts`."""
+    """The rows of each table, for manifest.json's `counts` (readers' figures are in
+    figures.overview_figures)."""
     disc = int(model.is_discussion.sum())
     return {
         "agreements": int(len(model.agreements) - disc),

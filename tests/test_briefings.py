@@ -202,7 +202,7 @@ def test_one_and_many_read_right(rendered: tuple[Path, dict[str, Rendered]],
     # Dias: 1 agreement, 0 discussions, 1 partner, 1 country, 0 targets
     assert dict(dias.figures)["Agreements"] == "1"
     text = pdf_text(rendered[0] / "company-dias.pdf")
-    assert "Agreement Discussions Partner Country Targets" in text
+    assert "Agreement Discussions Partner Partner country Targets" in text
 
 
 # ------------------------------------------------------------------ since the last briefing

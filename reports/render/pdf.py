@@ -101,18 +101,21 @@ def _cap(text: str) -> str:
 
 
 _SINGULAR = {"Agreements": "Agreement", "Discussions": "Discussion", "Partners": "Partner",
-             "Parties": "Party", "Countries": "Country", "Targets": "Target"}
+             "Parties": "Party", "Countries": "Country", "Targets": "Target",
+             "countries": "country"}
 
 
 def _figure_label(label: str, value: str) -> str:
-    """'Agreements' for 7, 'Agreement' for 1."""
+    """'Agreements' for 7, 'Agreement' for 1; 'Partner countries' for 2, 'Partner country'
+    for 1 (the first plural word: the rest says what it counts)."""
     if value.strip() != "1":
         return label
-    if label in _SINGULAR:
-        return _SINGULAR[label]
-    if label.endswith("ies"):
-        return label[:-3] + "y"
-    return label[:-1] if label.endswith("s") and not label.endswith("ss") else label
+    words = label.split(" ")
+    for i, word in enumerate(words):
+        if word in _SINGULAR:
+            words[i] = _SINGULAR[word]
+            break
+    return " ".join(words)
 
 
 def _scope_label(b: Briefing) -> str:
@@ -643,20 +646,24 @@ class _Briefing:
         return [rest * 0.38, kind, date, rest * 0.37, rest * 0.25, status]
 
     def names_cell(self, a: BriefingAgreement, width: float) -> list[tuple[float, str]]:
-        """The partners as a list on at most two lines, ending "+ N more" when cut."""
+        """The partners on at most two lines, ending "+ N more" with N exactly the partners
+        not shown. In a party's briefing its own part (via a party below it, inferred) comes
+        first and is never counted among its partners."""
         own = self.own_part(a)
+        notes = [f"via {v}" for v in dict.fromkeys(p.via for p in own if p.via)]
+        notes += [f"inferred: {p.name}" for p in own if p.certainty == "inferred"]
         names = [p.name + (" (inferred)" if p.certainty == "inferred" else "")
                  for p in self.partners_of(a)]
-        names += [f"via {v}" for v in dict.fromkeys(p.via for p in own if p.via)]
-        names += [f"inferred: {p.name}" for p in own if p.certainty == "inferred"]
-        if not names:
+        if not names and not notes:
             return [(0.0, "–")]
+        lead = "; ".join(notes) + ("; " if notes and names else "")
+
         def lines_with(shown: int) -> list[str]:
             rest = f" + {len(names) - shown} more" if shown < len(names) else ""
-            return _split(", ".join(names[:shown]) + rest, FONT, CELL, width)
+            return _split(lead + ", ".join(names[:shown]) + rest, FONT, CELL, width)
 
         lines = lines_with(len(names))
-        if len(lines) > CELL_LINES:
+        if len(lines) > CELL_LINES and names:
             low, high = 1, len(names) - 1  # the most names that fit, by bisection
             while low < high:
                 middle = (low + high + 1) // 2

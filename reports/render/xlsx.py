@@ -49,7 +49,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from openpyxl.writer.excel import ExcelWriter
 
-from .. import summaries
+from .. import figures, summaries
 from ..errors import ReportsError
 from ..model import Model
 from ..problems import WARNING, Problem
@@ -896,19 +896,24 @@ def _sources_frame(model: Model) -> pd.DataFrame:
 
 
 def _key_figures(model: Model, by_country: pd.DataFrame, n_warnings: int) -> pd.DataFrame:
+    """The data set's figures under the labels every output uses (figures.py), then their
+    break-downs, each under a label of its own."""
     counts = summaries.key_counts(model)
-    rows: list[tuple[str, str, int]] = [("Agreements", "all kinds", counts["agreements"])]
+    rows: list[tuple[str, str, float]] = [(f.label, f.about, f.value)
+                                          for f in figures.overview_figures(model)]
     kinds = summaries.kind_counts(model)
-    rows += [("Agreements", str(k), int(n)) for k, n in zip(kinds["Kind"], kinds["Records"],
-                                                            strict=True) if k != "discussion"]
-    rows.append(("Discussions", "recorded, not counted as agreements", counts["discussions"]))
-    rows.append(("Parties", "all kinds", counts["parties"]))
+    rows += [(f"Agreements: {k}", "agreements of this kind", int(n))
+             for k, n in zip(kinds["Kind"], kinds["Records"], strict=True) if k != "discussion"]
     pkinds = summaries.party_kind_counts(model)
-    rows += [("Parties", str(k), int(n)) for k, n in zip(pkinds["Kind"], pkinds["Parties"],
-                                                         strict=True)]
-    codes = set(by_country["Country"]) - {summaries.INTERNATIONAL, summaries.NO_COUNTRY}
-    rows.append(("Countries", "of the parties taking part", len(codes)))
-    rows.append(("Targets", "quantified targets", counts["targets"]))
+    rows += [(f"Parties in the register: {k}", "parties of this kind", int(n))
+             for k, n in zip(pkinds["Kind"], pkinds["Parties"], strict=True)]
+    targets = figures.agreement_targets(model)
+    for total in figures.target_totals(targets["value"].tolist(), targets["unit"].tolist()):
+        rows.append((f"Targets in {total.unit}", "targets with a number in this unit",
+                     total.targets))
+        if total.total is not None:
+            rows.append((f"Total in {total.unit}", "sum of those targets' values",
+                         total.total))
     rows.append(("Themes", "in the theme tree", counts["themes"]))
     rows.append(("Sources", "reports the data comes from", counts["sources"]))
     rows.append(("Warnings", "see DataQuality", n_warnings))
