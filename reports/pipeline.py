@@ -277,7 +277,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     warnings = [p for p in problems if not p.is_error]
     with clock.stage("summaries"):
         model = Model(data)
-        as_of = settings.as_of or _as_of(model, started)
+        as_of = settings.as_of or _as_of(model)
         snap = snapshot(data)
         before = None
         unreadable = None
@@ -377,9 +377,23 @@ def _protected_runs(output: Path) -> set[str]:
     return unfinished_runs(output)
 
 
-def _as_of(model: Model, started: dt.datetime) -> str:
-    dates = [d for column in ("accessed_on", "published_on") for d in model.sources[column] if d]
-    return max(dates) if dates else started.date().isoformat()
+def _as_of(model: Model) -> str:
+    """The data's as-of date, from the data alone: never the wall clock, so that the same
+    data gives the same briefings whatever day it is run (`--as-of` overrides it).
+
+    - the newest `accessed_on` or `published_on` among the sources; else
+    - the newest `signed_on` among the agreements, as it stands: a partial date stays
+      partial ("2024-11"). Dates are compared by the earliest day each could be
+      ("2024-11" as 2024-11-01, "2024" as 2024-01-01), so "2024-11-05" is newer than
+      "2024-11"; on the same earliest day the more precise one wins ("2024-11-01" over
+      "2024-11" over "2024"); else
+    - "" when nothing in the data carries a date (the outputs say "not dated").
+    """
+    from .validate import newest_date
+
+    newest = newest_date(d for column in ("accessed_on", "published_on")
+                         for d in model.sources[column])
+    return newest or newest_date(model.agreements["signed_on"])
 
 
 def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -167,6 +167,26 @@ def _is_date(value: str, partial: bool) -> bool:
     except ValueError:
         return False
     return True
+
+
+@lru_cache(maxsize=65536)  # bounded: the scheduler runs for weeks
+def date_order(value: str) -> tuple[str, int]:
+    """How a valid (possibly partial) date sorts among others: (earliest day, precision).
+
+    The earliest day it could be comes first, as YYYY-MM-DD ("2024-11" -> "2024-11-01",
+    "2024" -> "2024-01-01"): "2024-11-05" is newer than "2024-11", and "2024-11" newer
+    than "2024-10-31". On the same earliest day the more precise date is the newer one:
+    "2024-11-01" beats "2024-11", which beats "2024".
+    """
+    parts = value.split("-")
+    return "-".join([*parts, "01", "01"][:3]), len(parts)
+
+
+def newest_date(values: Iterable[str]) -> str:
+    """The newest of the valid (possibly partial) dates in `values` as it stands (see
+    `date_order`), or "" when there is none; empty and invalid values are skipped."""
+    dates = [v for v in values if v and _is_date(v, partial=True)]
+    return max(dates, key=date_order) if dates else ""
 
 
 @lru_cache(maxsize=65536)  # bounded: the scheduler runs for weeks
@@ -356,6 +376,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
     unused = ~themes["theme_id"].isin(used)
     check.warn("themes", themes["_row"][unused], "theme_id",
                lambda v: f"no agreement is under theme '{v}'", values=themes["theme_id"][unused])
+    _check_dated_after_sources(agreements, tables["sources"], check)
     # likely duplicate parties
     names: dict[str, tuple[str, int]] = {}
     for pid, name, row in zip(parties["party_id"], parties["name"], parties["_row"],
@@ -374,6 +395,33 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
             if key and key in names and names[key][0] != pid:
                 check.warn("parties", [names[key][1]], "name",
                            f"the name equals an alias or short name of '{pid}' (row {row})")
+
+
+def _check_dated_after_sources(agreements: pd.DataFrame, sources: pd.DataFrame,
+                               check: _Checker) -> None:
+    """An agreement signed, by the earliest day its signed_on could be, after the newest
+    published_on / accessed_on of every one of its sources (those carrying a date)."""
+    newest: dict[str, str] = {}  # source_id -> its newest valid date
+    for column in ("published_on", "accessed_on"):
+        for sid, value in zip(sources["source_id"], sources[column], strict=True):
+            if value and _is_date(value, partial=False) and value > newest.get(sid, ""):
+                newest[sid] = value
+    if not newest:
+        return
+    rows: list[int] = []
+    shown: list[tuple[str, str]] = []
+    for value, ids, row in zip(agreements["signed_on"].tolist(),
+                               agreements["source_ids"].tolist(),
+                               agreements["_row"].tolist(), strict=True):
+        if not value or not _is_date(value, partial=True):  # blank, or an error already
+            continue
+        dated = [newest[sid] for sid in _split_list(ids) if sid in newest]
+        if dated and date_order(value)[0] > max(dated):
+            rows.append(row)
+            shown.append((value, max(dated)))
+    check.warn("agreements", rows, "signed_on",
+               lambda v: f"dated {v[0]}, after every date of its sources (newest {v[1]})",
+               values=shown)
 
 
 def validate(raw: RawData,
