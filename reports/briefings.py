@@ -400,8 +400,12 @@ class _Builder:
         named = [f"{name} ({n:,})" for name, n in themes.most_common() if n]
         if named and scope != "theme":
             out.append(f"Agreements by theme: {join_names(named)}.")
-        out.append(("Target: " if len(targets) == 1 else "Targets: ") + targets_sentence(
-            [t.value for t in targets], [t.unit for t in targets], [t.text for t in targets]))
+        if targets:
+            out.append(("Target: " if len(targets) == 1 else "Targets: ") + targets_sentence(
+                [t.value for t in targets], [t.unit for t in targets],
+                [t.text for t in targets]))
+        else:
+            out.append("No target is recorded.")
         open_ = [a for a in signed if a.status == "open"]
         if open_:
             noun = ("declaration" if all(a.kind == "declaration" for a in open_)

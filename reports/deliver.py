@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .config import DeliverySettings, Recipient, Settings
 from .errors import ConfigError, DeliveryError
-from .figures import figures_sentence, plural
+from .figures import as_of_phrase, figures_sentence, plural
 from .publish import RUNS, append_history, read_history, read_manifest
 
 log = logging.getLogger(__name__)
@@ -212,8 +212,8 @@ def _body(manifest: dict, files: list[dict], all_files: tuple[dict, ...]) -> str
     """The message text: the data set's figures as the briefings label them (from the
     manifest, which took them from figures.py), the attachments, the changes."""
     lines = [
-        f"Briefings of {manifest.get('dataset') or 'the data'}, data as of "
-        f"{manifest.get('as_of') or 'an undated source'} (run {manifest.get('run_id')}).",
+        f"Briefings of {manifest.get('dataset') or 'the data'}, "
+        f"{as_of_phrase(str(manifest.get('as_of') or ''))} (run {manifest.get('run_id')}).",
         "",
         f"Key figures: {figures_sentence(manifest.get('figures') or {})}.",
         "",
@@ -253,7 +253,7 @@ def message_id(run_id: str, email: str, part: Part, sender: str) -> str:
 def build_message(delivery: DeliverySettings, manifest: dict, run_folder: Path,
                   parcel: Parcel, part: Part, dataset: str) -> EmailMessage:
     msg = EmailMessage()
-    subject = f"{dataset} briefings, data as of {manifest.get('as_of')}"
+    subject = f"{dataset} briefings, {as_of_phrase(str(manifest.get('as_of') or ''))}"
     if part.total > 1:
         subject += f" ({part.number}/{part.total})"
     msg["Subject"] = subject

@@ -74,6 +74,11 @@ class TargetTotal:
         return f"{amount(self.total)} {self.unit} across {count}"
 
 
+def as_of_phrase(as_of: str) -> str:
+    """'data as of 2024-11-27', or 'undated data' when nothing in the data carries a date."""
+    return f"data as of {as_of}" if as_of else "undated data"
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from .. import processes
 from ..briefings import Briefing, BriefingAgreement, BriefingParty
+from ..figures import as_of_phrase
 from .charts import BarChart, bar_chart
 from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
 from .fonts import show_text as _show
@@ -128,6 +129,8 @@ def _scope_label(b: Briefing) -> str:
 def _pdf_date(as_of: str) -> str:
     """'2024-11-27' -> PDF date 'D:20241127000000+00'00''; the run's as-of date, never now."""
     digits = "".join(ch for ch in as_of if ch.isdigit())[:8].ljust(8, "0")
+    if digits.startswith("0000"):  # undated data: a fixed date, never today's
+        digits = "19700101"
     if digits[4:6] == "00":
         digits = digits[:4] + "01" + digits[6:]
     if digits[6:8] == "00":
@@ -337,7 +340,7 @@ class _BriefingCanvas(Canvas):
         self.setTitle(briefing.title)
         self.setAuthor(AUTHOR)
         self.setCreator(AUTHOR)
-        self.setSubject(f"{_scope_label(briefing)}: data as of {briefing.as_of}, "
+        self.setSubject(f"{_scope_label(briefing)}: {as_of_phrase(briefing.as_of)}, "
                         f"data version {version}")
         self.setKeywords(list(dict.fromkeys(k for k in briefing.keywords if k)))
 
@@ -393,7 +396,7 @@ class _Pen:
         head_y = PAGE_HEIGHT - MARGIN_TOP + 9 * mm
         canv.setFont(FONT, 7.5)
         self.fill(MUTED)
-        as_of = f"Data as of {b.as_of}"
+        as_of = _cap(as_of_phrase(b.as_of))
         room = right - left - stringWidth(as_of, FONT, 7.5) - 24
         canv.drawString(left, head_y, _fit(_scope_label(b), room))
         canv.drawRightString(right, head_y, as_of)
@@ -472,7 +475,8 @@ class _Briefing:
         b, pen = self.b, self.pen
         pen.start()
         pen.lines(_paragraph(b.title, TITLE))
-        pen.lines(_paragraph(f"Data as of {b.as_of} · data version {self.version}", SUBTITLE))
+        pen.lines(_paragraph(f"{_cap(as_of_phrase(b.as_of))} · data version {self.version}",
+                             SUBTITLE))
         self.figures()
         self.heading("Summary", "summary")
         for sentence in b.summary:
@@ -544,8 +548,12 @@ class _Briefing:
             canv.setFont(FONT_BOLD, 18)
             canv.drawCentredString(middle, top - 24, _fit(value, box - 4, 18, FONT_BOLD))
             pen.fill(MUTED)
-            canv.setFont(FONT, 8)
-            canv.drawCentredString(middle, top - 36, _fit(_figure_label(label, value), box - 4, 8))
+            # the label whole, as the workbook spells it: smaller type rather than cut
+            text, size = _figure_label(label, value), 8.0
+            while size > 6 and stringWidth(text, FONT, size) > box - 4:
+                size -= 0.5
+            canv.setFont(FONT, size)
+            canv.drawCentredString(middle, top - 36, _fit(text, box - 4, size))
         pen.y = top - height - 4
 
     def chart_specs(self) -> list[tuple[str, str, Sequence[tuple[str, int]]]]:
@@ -651,7 +659,8 @@ class _Briefing:
         first and is never counted among its partners."""
         own = self.own_part(a)
         notes = [f"via {v}" for v in dict.fromkeys(p.via for p in own if p.via)]
-        notes += [f"inferred: {p.name}" for p in own if p.certainty == "inferred"]
+        notes += [("its part inferred" if p.party_id == self.b.subject_id
+                   else f"inferred: {p.name}") for p in own if p.certainty == "inferred"]
         names = [p.name + (" (inferred)" if p.certainty == "inferred" else "")
                  for p in self.partners_of(a)]
         if not names and not notes:
@@ -672,6 +681,12 @@ class _Briefing:
                 else:
                     high = middle - 1
             lines = lines_with(low)
+            if len(lines) > CELL_LINES:  # even one name is too long: cut it, keep the count
+                rest = f" + {len(names) - low} more" if low < len(names) else ""
+                body = _split(lead + ", ".join(names[:low]), FONT, CELL, width)
+                body = _clip(body, CELL_LINES, FONT, CELL,
+                             width - stringWidth(rest, FONT, CELL))
+                lines = [*body[:-1], body[-1] + rest]
         return [(0.0, line) for line in _clip(lines, CELL_LINES, FONT, CELL, width)]
 
     def table(self) -> None:

@@ -225,7 +225,7 @@ class _Book:
                             sources_label=str(label), run_id=run_id, n_warnings=n_warnings)
         props = self.wb.properties
         props.title = title
-        props.subject = f"Agreements, parties, themes and targets; data as of {as_of}"
+        props.subject = f"Agreements, parties, themes and targets; {figures.as_of_phrase(as_of)}"
         props.creator = CREATOR
         props.description = f"Run {run_id}" if run_id else None
         props.created = _utc_naive(generated_at)
@@ -463,7 +463,8 @@ class _Book:
 
         # _OVERVIEW_TOP_ROWS rows: title, four facts, a blank row, the key figures heading
         sheet.append([text(ws, title, self.title)])
-        pair("Data as of", self.date_or_text(as_of, self.date_left))
+        pair("Data as of", self.date_or_text(as_of, self.date_left) if as_of
+             else text(ws, "not dated: no date in the data"))
         pair("Generated at", text(ws, _moment(generated_at)))
         pair("Run", text(ws, run_id or "(not part of a published run)"))
         pair("Data from", text(ws, sources_label))
