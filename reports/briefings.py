@@ -26,6 +26,7 @@ from .figures import (
     PARTNERS,
     ROLLED_UP,
     TARGETS,
+    country_figures,
     party_figures,
     plural,
     status_phrase,
@@ -36,7 +37,7 @@ from .figures import (
 from .model import DISCUSSION, Model
 from .summaries import country_name, party_country_code
 
-SCOPES = ("overview", "ministry", "company", "theme")
+SCOPES = ("overview", "ministry", "company", "party", "country", "theme")
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class _Builder:
         self.overview = overview_figures(model)
         self.party_rows = party_figures(model).to_dict("index")
         self.theme_rows = theme_figures(model).to_dict("index")
+        self.country_rows = country_figures(model).to_dict("index")
         self.base = self._base_agreements()
         # every briefing lists its agreements in one order (signed first, by date, title):
         # ranked once here, so that each briefing sorts plain integers
@@ -273,8 +275,10 @@ class _Builder:
               members: set[str] | None) -> Briefing:
         m = self.m
         subject = ""
-        if scope in ("ministry", "company"):
+        if scope in ("ministry", "company", "party"):
             subject = self.display[subject_id]
+        elif scope == "country":
+            subject = country_name(subject_id.upper())
         elif scope == "theme":
             subject = self.theme_name[subject_id]
         order = sorted(agreement_ids, key=self.rank.__getitem__)
@@ -343,6 +347,10 @@ class _Builder:
             row = self.theme_rows[subject_id]
             return tuple((label, f"{row[label]:,}") for label in (
                 AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS))
+        if scope == "country":
+            row, suffix = self.country_rows[subject_id.upper()], ""
+            return tuple((label, f"{row[label]:,}") for label in (
+                AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
         row = self.party_rows[subject_id]
         suffix = ROLLED_UP if members is not None and len(members) > 1 else ""
         return tuple((label + suffix, f"{row[label + suffix]:,}") for label in (
@@ -355,6 +363,12 @@ class _Builder:
                   inferred: int) -> tuple[str, ...]:
         """The executive summary, with the briefing's own key figures (never recounted)."""
         value = {label.removesuffix(ROLLED_UP): text for label, text in figures}
+        if not signed and not discussions:  # an empty briefing says so, and only that
+            return ((f"No agreement in this data set is under {subject}." if scope == "theme"
+                     else "This data set holds no agreement." if scope == "overview"
+                     else f"No agreement in this data set has a party from {subject}."
+                     if scope == "country"
+                     else f"{subject} takes part in no agreement in this data set."),)
         at = f" at {self.event}" if self.event else ""
         counted = plural(len(signed), "agreement")
         if discussions:
@@ -380,7 +394,10 @@ class _Builder:
                 out.append(f"Discussions under it: {titles}{more}.")
         else:
             below = sorted(self.display[p] for p in members or () if p != subject_id)
-            if not signed and not discussions:
+            if scope == "country":
+                out.append(f"{plural(len(members or ()), 'party', 'parties')} from {subject} "
+                           f"took part in {counted}{at}{status_note}.")
+            elif not signed and not discussions:
                 out.append(f"{subject} took part in no agreement recorded{at}.")
             else:
                 sentence = f"{subject} took part in {counted}{at}{status_note}"
@@ -427,7 +444,9 @@ def _date_key(signed_on: str) -> str:
 
 
 def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) -> list[Briefing]:
-    """Every briefing of the run: the overview, one per ministry, company and top-level theme."""
+    """Every briefing of the run: the overview; one per party taking part in something,
+    itself or through a party below it (ministry, company, or party for every other
+    kind); one per country with a party in some agreement; one per top-level theme."""
     b = _Builder(model, as_of)
     out: list[Briefing] = []
     if "overview" in scopes:
@@ -436,16 +455,33 @@ def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) 
     agreements_of: dict[str, set[str]] = {}
     for aid, pid in zip(pairs["agreement_id"], pairs["party_id"], strict=True):
         agreements_of.setdefault(pid, set()).add(aid)
-    for scope, kinds in (("ministry", ("ministry",)), ("company", COMPANY_KINDS)):
+    kinds = model.parties["kind"]
+    for scope in ("ministry", "company", "party"):
         if scope not in scopes:
             continue
-        for pid in model.parties.index[model.parties["kind"].isin(kinds)]:
+        for pid in model.parties.index[kinds.map(party_scope) == scope]:
             members = {pid, *model.parties_below(pid)}
             ids = set().union(*(agreements_of.get(p, set()) for p in members))
-            out.append(b.build(f"{scope}-{pid}", scope, pid, list(ids), members))
+            if ids:
+                out.append(b.build(f"{scope}-{pid}", scope, pid, list(ids), members))
+    if "country" in scopes:
+        by_country: dict[str, set[str]] = {}
+        for pid, code in zip(model.parties.index, model.parties["country"], strict=True):
+            if code and pid in agreements_of:
+                by_country.setdefault(code, set()).add(pid)
+        for code in sorted(by_country):
+            members = by_country[code]
+            ids = set().union(*(agreements_of[p] for p in members))
+            out.append(b.build(f"country-{code.lower()}", "country", code.lower(), list(ids),
+                               members))
     if "theme" in scopes:
         at = model.agreement_themes
         for tid in model.top_themes:
             ids = list(dict.fromkeys(at.loc[at["theme_id"] == tid, "agreement_id"]))
             out.append(b.build(f"theme-{tid}", "theme", tid, ids, None))
     return out
+
+
+def party_scope(kind: str) -> str:
+    """The briefing scope of a party of this kind: ministry, company, or party."""
+    return "ministry" if kind == "ministry" else "company" if kind in COMPANY_KINDS else "party"

@@ -228,6 +228,12 @@ def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Cha
         for tid in (t.strip() for t in row.get("themes", "").split(";")):
             for ancestor in model.theme_ancestors.get(tid, ()):
                 old_by_theme.setdefault(ancestor, set()).add(aid)
+    # a country's parties, now or in the last run (a party that moved is in both)
+    countries_parties: dict[str, set[str]] = {}
+    for pid, code in zip(model.parties.index, model.parties["country"], strict=True):
+        countries_parties.setdefault(code, set()).add(pid)
+    for pid, row in before.get("parties", {}).items():
+        countries_parties.setdefault(row.get("country", ""), set()).add(pid)
     out = []
     for b in briefings:
         if b.scope == "overview":
@@ -241,7 +247,9 @@ def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Cha
                 relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
                             or (c.table == "themes" and c.id in theme_rows)]
             else:
-                members = {b.subject_id, *model.parties_below(b.subject_id)}
+                members = (countries_parties.get(b.subject_id.upper(), set())
+                           if b.scope == "country"
+                           else {b.subject_id, *model.parties_below(b.subject_id)})
                 covered = now.union(*(old_by_party.get(p, set()) for p in members))
                 relevant = [c for c in changes if not members.isdisjoint(c.parties)
                             or not covered.isdisjoint(c.agreements)]

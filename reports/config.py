@@ -22,7 +22,7 @@ EVERY_RE = re.compile(
 EVERY_FORMS = '"N seconds", "N minutes", "N hours", "day at HH:MM" or "<weekday> at HH:MM"'
 LONGEST_EVERY_S = 366 * 24 * 3600  # "N units" longer than this is a typo (and can overflow)
 UNIT_S = {"second": 1, "minute": 60, "hour": 3600}
-SCOPES = ("overview", "ministry", "company", "theme")
+SCOPES = ("overview", "ministry", "company", "party", "country", "theme")
 EMAIL_RE = re.compile(r"^[^@\s<>\"\x00-\x1f\x7f]+@[^@\s<>\"\x00-\x1f\x7f]+"
                       r"\.[^@\s<>\"\x00-\x1f\x7f]+\Z")
 HOST_RE = re.compile(r"^[^\s/@\x00-\x1f\x7f]+\Z")  # a name, an IPv4 or an IPv6 address

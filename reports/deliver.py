@@ -70,6 +70,13 @@ class Part:
         return [f["path"] for f in self.files]
 
 
+def is_empty(entry: dict) -> bool:
+    """A briefing with no agreement and no discussion (its key figures say so)."""
+    counted = [v for k, v in (entry.get("figures") or {}).items()
+               if k.startswith(("Agreements", "Discussions"))]
+    return bool(counted) and not any(counted)
+
+
 def matches(subscription: str, entry: dict) -> bool:
     scope, _, ident = subscription.partition(":")
     if entry.get("kind") != "briefing" or entry.get("scope") != scope:
@@ -90,7 +97,10 @@ def parcels(delivery: DeliverySettings, manifest: dict) -> list[Parcel]:
                                   f"{subscription!r} matches no briefing of run "
                                   f"{manifest.get('run_id')}")
             for f in found:
-                chosen.setdefault(f["path"], f)
+                # a briefing with nothing in it goes only to who names it exactly
+                named = subscription.partition(":")[2] not in ("", "*")
+                if named or subscription == "overview" or not is_empty(f):
+                    chosen.setdefault(f["path"], f)
         out.append(Parcel(recipient, tuple(chosen.values())))
     return out
 

@@ -169,6 +169,18 @@ def participation_pairs(model: Model) -> pd.DataFrame:
         ["agreement_id", "party_id"]].drop_duplicates().reset_index(drop=True))
 
 
+INTERNATIONAL = "INT"  # the country "code" of international organisations
+NO_COUNTRY = "(none)"
+
+
+def country_code(kind: str, country: str) -> str:
+    """A party's country code; international organisations and parties without a country
+    are grouped under INT and (none)."""
+    if country:
+        return country
+    return INTERNATIONAL if kind == "international_organization" else NO_COUNTRY
+
+
 def party_codes(model: Model) -> pd.Series:
     """party_id -> ISO country code, '' for none (international organisations included)."""
     return model.parties["country"]
@@ -232,6 +244,17 @@ def party_figures(model: Model) -> pd.DataFrame:
         rolled.columns = [c + ROLLED_UP for c in rolled.columns]
         return pd.concat([direct, rolled], axis=1)
     return _memo(model, "party figures", make)
+
+
+def country_figures(model: Model) -> pd.DataFrame:
+    """Country code -> Agreements, Discussions, Partners, Partner countries, Targets of the
+    parties from that country taking part (its partners: the parties from elsewhere)."""
+    def make() -> pd.DataFrame:
+        p = model.parties
+        codes = [country_code(k, c) for k, c in zip(p["kind"], p["country"], strict=True)]
+        groups = pd.DataFrame({"group": codes, "member": p.index})
+        return _group_figures(model, groups, pd.Index(sorted(set(codes))))
+    return _memo(model, "country figures", make)
 
 
 def _scope_figures(model: Model, pairs: pd.DataFrame, key: str, index: Iterable[str]

@@ -15,8 +15,9 @@ from . import figures
 from .dataformat import COMPANY_KINDS, PARTY_KINDS
 from .model import Model
 
-NO_COUNTRY = "(none)"
-INTERNATIONAL = "INT"
+NO_COUNTRY = figures.NO_COUNTRY
+INTERNATIONAL = figures.INTERNATIONAL
+party_country_code = figures.country_code
 
 
 @cache
@@ -119,7 +120,6 @@ def theme_labels(model: Model, themes: list[str]) -> list[str]:
 
 def parties_table(model: Model) -> pd.DataFrame:
     p = model.parties
-    counts = agreement_counts_by_party(model)
     table = pd.DataFrame({
         "party_id": p["party_id"],
         "name": p["name"],
@@ -128,8 +128,7 @@ def parties_table(model: Model) -> pd.DataFrame:
         "country": p["country"],
         "parent_id": p["parent_id"],
         "parent": p["parent_id"].map(p["name"]).fillna(""),
-        "Agreements": counts["Agreements"],
-        "Discussions": counts["Discussions"],
+        **_party_figure_columns(model, p.index),
         "aliases": p["aliases"].map("; ".join),
     })
     return _with_extras(model, "parties", table, p)
@@ -268,12 +267,6 @@ def by_theme(model: Model) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def party_country_code(kind: str, country: str) -> str:
-    if country:
-        return country
-    return INTERNATIONAL if kind == "international_organization" else NO_COUNTRY
-
-
 def by_country(model: Model) -> pd.DataFrame:
     p = model.parties
     code = pd.Series([party_country_code(k, c) for k, c in zip(p["kind"], p["country"],
@@ -291,6 +284,10 @@ def by_country(model: Model) -> pd.DataFrame:
         figures.PARTIES_TAKING_PART: taking_part.reindex(counts.index, fill_value=0).to_numpy(),
         figures.PARTIES_REGISTERED: n_parties.reindex(counts.index, fill_value=0).to_numpy(),
     })
+    # what a country's briefing shows, under the same names
+    numbers = figures.country_figures(model).reindex(counts.index, fill_value=0)
+    for name in (figures.PARTNERS, figures.PARTNER_COUNTRIES, figures.TARGETS):
+        table[name] = numbers[name].to_numpy()
     return _sorted(table, ["Agreements", "Discussions", "Country"])
 
 

@@ -39,13 +39,18 @@ def rows(table: str) -> list[dict[str, str]]:
 
 
 def expected_names() -> set[str]:
+    """Every party of the bundled data takes part, itself or (bp, SOCAR) through a party
+    below it; every country with a party in an agreement has its briefing too."""
     names = {"overview"}
     for party in rows("parties"):
-        if party["kind"] == "ministry":
-            names.add(f"ministry-{party['party_id']}")
-        elif party["kind"] in ("company", "state_company"):
-            names.add(f"company-{party['party_id']}")
+        scope = ("ministry" if party["kind"] == "ministry" else "company"
+                 if party["kind"] in ("company", "state_company") else "party")
+        names.add(f"{scope}-{party['party_id']}")
+    taking_part = {r["party_id"] for r in rows("participation")}
+    names |= {f"country-{p['country'].lower()}" for p in rows("parties")
+              if p["country"] and p["party_id"] in taking_part}
     names |= {f"theme-{t['theme_id']}" for t in rows("themes") if not t["parent_id"]}
+    assert {"party-kobia", "party-itc", "country-az", "country-tr"} <= names
     return names
 
 

@@ -154,8 +154,11 @@ def workbook_row(run: Path, entry: dict) -> dict[str, int]:
     if entry["scope"] == "overview":
         return {loose(k): int(v) for k, v in key_figures(run).items()}
     table, key = {"ministry": ("ByMinistry", "party_id"), "company": ("ByCompany", "party_id"),
+                  "party": ("Parties", "party_id"), "country": ("ByCountry", "Country"),
                   "theme": ("ByTheme", "theme_id")}[entry["scope"]]
-    row = next(r for r in sheet(run, table) if r[key] == entry["subject_id"])
+    subject = entry["subject_id"].upper() if entry["scope"] == "country" else entry[
+        "subject_id"]
+    row = next(r for r in sheet(run, table) if r[key] == subject)
     return {loose(k): int(v) for k, v in row.items() if isinstance(v, float)}
 
 

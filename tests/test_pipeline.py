@@ -171,7 +171,9 @@ def test_a_status_change_shows_in_changes_overview_and_exactly_the_briefings_cov
     files = {f["path"]: f for f in result.manifest["files"]}
     changed = {p for p, f in files.items() if f["kind"] == "briefing" and not f["reused"]}
     assert changed == {"briefings/overview.pdf", "briefings/company-aic.pdf",
-                       "briefings/company-dias.pdf", "briefings/theme-green-economy.pdf"}
+                       "briefings/company-dias.pdf", "briefings/theme-green-economy.pdf",
+                       # AIC is Azerbaijani, Dias Turkish
+                       "briefings/country-az.pdf", "briefings/country-tr.pdf"}
     line = "status signed → in_progress"
     for path in changed:
         assert line in normalised_text(output / "latest" / path), path

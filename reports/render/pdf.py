@@ -468,7 +468,7 @@ class _Briefing:
         self.b = briefing
         self.version = version
         self.pen = _Pen(canv, briefing)
-        self.party_scope = briefing.scope in ("ministry", "company")
+        self.party_scope = briefing.scope in ("ministry", "company", "party", "country")
         self.card_count = 0  # numbers the cards' outline keys
 
     def draw(self) -> None:
@@ -481,7 +481,8 @@ class _Briefing:
         self.heading("Summary", "summary")
         for sentence in b.summary:
             pen.lines(_paragraph(sentence, BULLET, bullet="•"))
-        self.charts()
+        if b.agreements:  # an empty briefing shows no empty charts
+            self.charts()
         self.changes()
         heading = self.agreements_heading()
         self.heading(heading, "agreements")
@@ -657,7 +658,8 @@ class _Briefing:
         """The partners on at most two lines, ending "+ N more" with N exactly the partners
         not shown. In a party's briefing its own part (via a party below it, inferred) comes
         first and is never counted among its partners."""
-        own = self.own_part(a)
+        # a country's own parties are in the card: the cell is for its partners
+        own = self.own_part(a) if self.b.scope != "country" else []
         notes = [f"via {v}" for v in dict.fromkeys(p.via for p in own if p.via)]
         notes += [("its part inferred" if p.party_id == self.b.subject_id
                    else f"inferred: {p.name}") for p in own if p.certainty == "inferred"]
@@ -798,7 +800,8 @@ class _Briefing:
             runs.append(_Run(" (inferred)", color=MUTED))
         if p.via and self.b.subject:
             # p.via names the member itself; say where it sits instead of repeating it
-            runs.append(_Run(f" · below {self.b.subject}"))
+            where = "from" if self.b.scope == "country" else "below"
+            runs.append(_Run(f" · {where} {self.b.subject}"))
         if p.note:
             runs.append(_Run(f": {p.note}", color=MUTED))
         return runs
