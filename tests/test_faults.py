@@ -291,9 +291,9 @@ def test_a_run_killed_while_briefings_render_leaves_no_process_and_a_free_lock(
         if job.poll() is None:
             job.kill()
     wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
-    assert not (output / "latest").exists()
-    assert not list((output / "runs").glob("*")) if (output / "runs").exists() else True
-    if sig == signal.SIGTERM:
+    # the signal may land after publication: then the run is there, whole
+    assert_latest_complete_or_absent(output)
+    if sig == signal.SIGTERM and job.returncode != 0:
         assert job.returncode == 130
         assert "Traceback" not in stderr
         assert history(output)[-1]["outcome"] == "interrupted"
