@@ -38,6 +38,7 @@ from .model import DISCUSSION, Model
 from .summaries import country_name, party_country_code
 
 SCOPES = ("overview", "ministry", "company", "party", "country", "theme")
+ORDER = "Newest first, undated last; discussions stand among the agreements by date."
 
 
 @dataclass(frozen=True)
@@ -209,10 +210,12 @@ class _Builder:
         self.theme_rows = theme_figures(model).to_dict("index")
         self.country_rows = country_figures(model).to_dict("index")
         self.base = self._base_agreements()
-        # every briefing lists its agreements in one order (signed first, by date, title):
-        # ranked once here, so that each briefing sorts plain integers
-        ranked = sorted(self.base, key=lambda a: (
-            self.kind_of[a] == DISCUSSION, _date_key(self.signed_on[a]), self.title_of[a], a))
+        # one order everywhere (ORDER): newest first, undated last, discussions among the
+        # others by date, then by title and id; ranked once here, so that each briefing
+        # sorts plain integers
+        ranked = sorted(self.base, key=lambda a: (self.title_of[a], a))
+        ranked.sort(key=lambda a: self.signed_on[a], reverse=True)
+        ranked.sort(key=lambda a: not self.signed_on[a])
         self.rank = {aid: n for n, aid in enumerate(ranked)}
         # each agreement's party ids and their countries, for counting partners
         self.party_ids = {aid: frozenset(p.party_id for p in a.parties)
@@ -437,10 +440,6 @@ class _Builder:
 
 def _count_words(text: str, one: str, many: str) -> str:
     return f"{text} {one if text == '1' else many}"
-
-
-def _date_key(signed_on: str) -> str:
-    return signed_on or "9999"
 
 
 def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) -> list[Briefing]:

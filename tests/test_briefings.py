@@ -346,9 +346,10 @@ def test_a_capped_appendix_lists_the_most_recent_agreements(
 
     monkeypatch.setattr(reports.render.pdf, "TABLE_ROWS_MAX", 10)
     template = dias.agreements[0]
-    # 30 agreements, one a day, in the briefing's order (oldest first)
+    # 30 agreements, one a day, in the briefing's order (newest first)
     many = tuple(dataclasses.replace(template, agreement_id=f"a{i}", title=f"Pact {i:02d}",
-                                     signed_on=f"2024-10-{i + 1:02d}") for i in range(30))
+                                     signed_on=f"2024-10-{i + 1:02d}")
+                 for i in reversed(range(30)))
     pdf = tmp_path / "capped.pdf"
     render_briefing(dataclasses.replace(dias, agreements=many), pdf)
     titles = [e.title for e in PdfReader(pdf).outline if not isinstance(e, list)]
@@ -356,7 +357,7 @@ def test_a_capped_appendix_lists_the_most_recent_agreements(
     text = pdf_text(pdf)
     appendix = text.split("Appendix: the 10 most recent", 1)[1]
     listed = re.findall(r"Pact (\d\d)", appendix)
-    assert listed == [f"{i:02d}" for i in range(20, 30)]  # the newest ten, oldest first
+    assert listed == [f"{i:02d}" for i in range(29, 19, -1)]  # the newest ten, newest first
     assert "… and 20 more, earlier or undated, listed in the workbook" in text
 
 

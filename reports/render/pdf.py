@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from reportlab.pdfgen.canvas import Canvas
 from tqdm import tqdm
 
 from .. import processes
-from ..briefings import Briefing, BriefingAgreement, BriefingParty
+from ..briefings import ORDER, Briefing, BriefingAgreement, BriefingParty
 from ..figures import as_of_phrase
 from .charts import BarChart, bar_chart
 from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
@@ -486,6 +487,8 @@ class _Briefing:
         self.changes()
         heading = self.agreements_heading()
         self.heading(heading, "agreements")
+        if len(b.agreements) > 1:
+            pen.lines(_paragraph(ORDER, META))
         if not b.agreements:
             pen.lines(_paragraph("No agreement is recorded for this briefing.", BODY))
             return
@@ -516,19 +519,14 @@ class _Briefing:
         return "Agreements and discussions" if discussions else "Agreements"
 
     def listed(self) -> Sequence[BriefingAgreement]:
-        """The table's agreements: all of them, or the TABLE_ROWS_MAX most recent (by date,
-        discussions included, undated last), in the briefing's order either way."""
-        agreements = self.b.agreements
-        if len(agreements) <= TABLE_ROWS_MAX:
-            return agreements
-        by_date = sorted(range(len(agreements)), key=lambda i: agreements[i].signed_on,
-                         reverse=True)
-        return [agreements[i] for i in sorted(by_date[:TABLE_ROWS_MAX])]
+        """The table's agreements: all of them, or the TABLE_ROWS_MAX most recent; the
+        briefing's order is newest first already."""
+        return self.b.agreements[:TABLE_ROWS_MAX]
 
     def most_recent(self, count: int) -> list[BriefingAgreement]:
         """The `count` latest agreements (undated last), newest first."""
         signed = [a for a in self.b.agreements if not a.is_discussion] or list(self.b.agreements)
-        return sorted(signed, key=lambda a: a.signed_on, reverse=True)[:count]
+        return signed[:count]
 
     # -- first page
     def figures(self) -> None:
@@ -719,10 +717,8 @@ class _Briefing:
             canv.line(MARGIN_X, top - header_h, MARGIN_X + WIDTH, top - header_h)
             pen.y = top - header_h
 
-        pen.need(header_h + 3 * CELL_LEADING)
-        header()
-        for n, a in enumerate(listed):
-            cells = [
+        def row_cells(a: BriefingAgreement) -> list[list[tuple[float, str]]]:
+            return [
                 plain(a.title, 0, CELL_LINES),
                 plain(_cap(_words(a.kind)), 1, CELL_LINES),
                 plain(a.signed_on or "–", 2, 1),
@@ -730,8 +726,22 @@ class _Briefing:
                 plain(", ".join(a.themes) or "–", 4, CELL_LINES),
                 plain(_cap(_words(a.status)) or "–", 5, CELL_LINES),
             ]
-            row_h = max(len(c) for c in cells) * CELL_LEADING + pad_top + pad_bottom
-            if row_h > pen.room():
+
+        rows = [row_cells(a) for a in listed]
+        seen = Counter(repr(cells) for cells in rows)
+        for i, a in enumerate(listed):
+            if seen[repr(rows[i])] > 1:  # rows that read the same: the id tells them apart
+                rows[i][0] = plain(a.title, 0, CELL_LINES - 1) + plain(
+                    f"id {a.agreement_id}", 0, 1)
+        pen.need(header_h + 3 * CELL_LEADING)
+        header()
+        heights = [max(len(c) for c in cells) * CELL_LEADING + pad_top + pad_bottom
+                   for cells in rows]
+        for n, cells in enumerate(rows):
+            row_h = heights[n]
+            # never the last row alone on a new page: the two last ones go together
+            last_two = n == len(rows) - 2 and n > 0 and row_h + heights[-1] > pen.room()
+            if row_h > pen.room() or last_two:
                 canv.setStrokeColor(RULE)
                 canv.line(MARGIN_X, pen.y, MARGIN_X + WIDTH, pen.y)
                 pen.new_page()
