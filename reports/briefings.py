@@ -128,6 +128,9 @@ class Briefing:
     by_kind: tuple[tuple[str, int], ...]
     by_country: tuple[tuple[str, int], ...]  # partner country name -> agreements
     partners: tuple[tuple[str, int], ...]  # partner display name -> agreements (parties only)
+    # finer theme -> agreements under it (ByTheme's figure): a theme's own finer themes; in
+    # the overview each top-level theme's largest, as "Top-level: finer"
+    subthemes: tuple[tuple[str, int], ...] = ()
     changes: tuple[str, ...] | None = None  # None: no earlier run to compare with
     keywords: tuple[str, ...] = field(default_factory=tuple)
 
@@ -313,6 +316,7 @@ class _Builder:
                     theme_count[self.theme_name[tid]] += 1
         by_theme = tuple((self.theme_name[t], theme_count[self.theme_name[t]])
                          for t in m.top_themes)
+        subthemes = self.subthemes(scope, subject_id)
         kind_count = Counter(a.kind for a in agreements)
         targets = [t for a in signed for t in a.targets]
         title_scope = subject if scope != "overview" else self.dataset
@@ -326,18 +330,51 @@ class _Builder:
         inferred = sum(self.inferred.get(aid, 0) for aid in order)
         summary = self.sentences(scope, subject, signed, discussions, partners, figures,
                                  theme_count, targets, members, subject_id, inferred)
+        if subthemes and (signed or discussions):
+            if scope == "theme":
+                text = "Finer themes, agreements under each: " + "; ".join(
+                    f"{theme} ({n:,})" for theme, n in subthemes) + "."
+            else:  # grouped under their top-level theme
+                groups: dict[str, list[str]] = {}
+                for theme, n in subthemes:
+                    top, _, finer = theme.partition(": ")
+                    groups.setdefault(top, []).append(f"{finer} ({n:,})")
+                text = "Largest finer themes, agreements under each: " + "; ".join(
+                    f"{top}: {', '.join(names)}" for top, names in groups.items()) + "."
+            summary = (*summary[:2], text, *summary[2:])
         members_names = tuple(self.display[p] for p in sorted(members or ())
                               if p != subject_id)
         return Briefing(
             name=name, scope=scope, subject_id=subject_id, subject=subject, title=title,
             event=self.event, as_of=self.as_of, dataset=self.dataset, members=members_names,
             agreements=agreements, figures=figures, summary=summary, by_theme=by_theme,
+            subthemes=subthemes,
             by_kind=tuple(sorted(kind_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             partners=tuple(pair for pair in partners if pair[1]),
             keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
                                                        title_scope)))),
         )
+
+    def subthemes(self, scope: str, subject_id: str) -> tuple[tuple[str, int], ...]:
+        """The finer themes a theme briefing shows (all, in tree order, with agreements), or
+        the overview's largest three under each top-level theme."""
+        m, rows = self.m, self.theme_rows
+        if scope == "theme":
+            return tuple((self.theme_name[t], int(rows[t][AGREEMENTS]))
+                         for t in m.theme_order
+                         if t != subject_id and m.top_theme_of(t) == subject_id
+                         and rows[t][AGREEMENTS])
+        if scope != "overview":
+            return ()
+        out: list[tuple[str, int]] = []
+        for top in m.top_themes:
+            finer = [t for t in m.theme_order if t != top and m.top_theme_of(t) == top
+                     and rows[t][AGREEMENTS]]
+            finer.sort(key=lambda t: -rows[t][AGREEMENTS])  # stable: tree order on ties
+            out += [(f"{self.theme_name[top]}: {self.theme_name[t]}",
+                     int(rows[t][AGREEMENTS])) for t in finer[:3]]
+        return tuple(out)
 
     def figures(self, scope: str, subject_id: str, members: set[str] | None
                 ) -> tuple[tuple[str, str], ...]:

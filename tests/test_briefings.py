@@ -372,10 +372,16 @@ def test_an_agreement_with_dozens_of_parties_and_a_huge_title_still_lays_out(
     pdf = tmp_path / "crowd.pdf"
     render_briefing(dataclasses.replace(dias, agreements=(big,)), pdf)  # no LayoutError
     text = pdf_text(pdf)
-    # the table cell lists the first few of the 81 partners on two lines, the card all of them
+    # the table cell lists the first few of the 81 partners on two lines; the card groups
+    # them by role, with a count, the first names and where the rest are
     shown = re.search(r"\+ (\d+) more", text)
     assert shown and 60 < int(shown.group(1)) < 81
-    assert "Party number 79 of a long consortium" in text
+    role = template.parties[0].role
+    n = sum(p.role == role for p in big.parties)
+    assert f"{role.replace('_', ' ').capitalize()} ({n}): " in text
+    assert f"+ {n - 12} more" in text
+    assert "Party number 79 of a long consortium" not in text
+    assert "the workbook's Participation table, agreement_id" in text
 
 
 # ------------------------------------------------------------------ fonts and charts

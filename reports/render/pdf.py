@@ -58,6 +58,8 @@ AUTHOR = "agreement-reports"
 # agreements a reader scans the table, and the workbook holds every detail.
 LARGE_BRIEFING = 12
 CARDS_IN_LARGE = 5
+CARD_PARTIES_MAX = 20  # a card lists its parties one by one up to this many
+NAMES_PER_ROLE = 12  # past that, each role's first names and a count
 CELL_LINES = 2  # lines of a table cell, cut with … or "+ N more"; the cards show all
 # a briefing's table lists at most this many agreements, the most recent; the workbook
 # has all (500 rows are about 17 pages)
@@ -561,7 +563,11 @@ class _Briefing:
         specs: list[tuple[str, str, Sequence[tuple[str, int]]]] = []
         themes = b.by_theme
         # in a theme's own briefing a chart of only that theme says nothing new
-        if not (b.scope == "theme" and all(v == 0 for n, v in themes if n != b.subject)):
+        if b.scope == "theme":  # a theme's own briefing: its finer themes instead
+            if b.subthemes:
+                specs.append(("By finer theme", "Agreements under each finer theme",
+                              b.subthemes))
+        else:
             specs.append(("By theme", "Agreements under each top-level theme", themes))
         specs.append(("By kind", "Agreements and discussions by kind",
                       [(_cap(_words(k)), v) for k, v in b.by_kind]))
@@ -787,7 +793,9 @@ class _Briefing:
             out += _paragraph(via, META)
         if a.summary:
             out += _paragraph(a.summary, BODY)
-        if a.parties:
+        if len(a.parties) > CARD_PARTIES_MAX:
+            out += self.many_parties(a)
+        elif a.parties:
             out += _paragraph([_Run("Parties", FONT_BOLD)], BODY)
             for p in a.parties:
                 out += _paragraph(self.party_line(p), BULLET, bullet="•")
@@ -802,6 +810,25 @@ class _Briefing:
         for source in a.sources:
             out += _paragraph(self.source_line(source.publisher, source.title, source.url,
                                                source.published_on), META)
+        return out
+
+    def many_parties(self, a: BriefingAgreement) -> list[_Line]:
+        """A treaty's parties by role, with a count per role and the first few names of
+        each: a card of 190 parties stays within a page."""
+        roles: dict[str, list[BriefingParty]] = {}
+        for p in a.parties:
+            roles.setdefault(p.role, []).append(p)
+        out = _paragraph([_Run(f"Parties ({len(a.parties):,}), by role", FONT_BOLD)], BODY)
+        for role, parties in roles.items():
+            shown = parties[:NAMES_PER_ROLE]
+            text = ", ".join(p.name + (" (inferred)" if p.certainty == "inferred" else "")
+                             for p in shown)
+            runs = [_Run(f"{_cap(_words(role))} ({len(parties):,}): ", FONT_BOLD), _Run(text)]
+            if len(parties) > len(shown):
+                runs.append(_Run(f" + {len(parties) - len(shown):,} more", color=MUTED))
+            out += _paragraph(runs, BULLET, bullet="•")
+        out += _paragraph(f"Every party and its role: the workbook's Participation table, "
+                          f"agreement_id {a.agreement_id}.", META)
         return out
 
     def party_line(self, p: BriefingParty) -> list[_Run]:
