@@ -172,15 +172,42 @@ def diff(before: dict, after: dict) -> list[Change]:
                     if b != a:
                         changes.append(Change(
                             "changed", table, key, column, b, a, agreements, parties,
-                            f"{what.capitalize()} {label}: {column} "
-                            f"{_quote(b)} \u2192 {_quote(a)}."))
+                            f"{what.capitalize()} {label}: {FIELD_LABELS.get(column, column)} "
+                            f"{_quote(b, column)} \u2192 {_quote(a, column)}."))
     return changes
 
 
-def _quote(value: str) -> str:
+# each field as readers call it, in change lines ("date signed “2024-11” → “2024-11-20”")
+FIELD_LABELS = {
+    "signed_on": "date signed", "source_ids": "sources", "short_name": "short name",
+    "parent_id": "parent", "party_id": "party", "agreement_id": "agreement",
+    "theme_id": "theme", "target_year": "target year", "published_on": "publication date",
+    "accessed_on": "access date", "url": "web address",
+}
+_CODED = {"status", "kind", "role", "certainty"}  # values that are codes: in words
+
+
+def _quote(value: str, column: str = "") -> str:
     if not value:
         return "(empty)"
-    return value if len(value) <= 80 else value[:77] + "…"
+    if column in _CODED:
+        value = value.replace("_", " ")
+    text = value if len(value) <= 80 else value[:77] + "…"
+    return f"\u201c{text}\u201d"
+
+
+def importance(change: Change) -> int:
+    """Which changes a reader needs first: status, then targets, agreements added or
+    removed, parties and who takes part, then the rest."""
+    if change.table == "agreements" and change.field == "status":
+        return 0
+    if change.table == "targets":
+        return 1
+    if change.table == "agreements" and change.change in ("added", "removed"):
+        return 2
+    if change.table in ("parties", "participation"):
+        return 3
+    return 4
 
 
 def _label(table: str, row: dict, before: dict, after: dict) -> str:
@@ -253,6 +280,7 @@ def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Cha
                 covered = now.union(*(old_by_party.get(p, set()) for p in members))
                 relevant = [c for c in changes if not members.isdisjoint(c.parties)
                             or not covered.isdisjoint(c.agreements)]
+        relevant = sorted(relevant, key=importance)  # stable: the diff's order within each
         lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
         if len(relevant) > MAX_CHANGE_LINES:
             lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "

@@ -140,7 +140,7 @@ def test_unchanged_briefings_are_not_sent_again_but_changed_ones_are(
                                  "everything@example.org": "sent"}
     body = next(m for m in mailbox.messages if m["To"] == "aic-partners@example.org"
                 ).get_body(("plain",)).get_content()
-    assert "status signed → in_progress" in body
+    assert "status “signed” → “in progress”" in body
     mailbox.messages.clear()
     set_cell(sources, "agreements", 7, "status", "completed")  # KOBİA's declaration, not AIC's
     result = pipeline.run(settings)

@@ -174,7 +174,7 @@ def test_a_status_change_shows_in_changes_overview_and_exactly_the_briefings_cov
                        "briefings/company-dias.pdf", "briefings/theme-green-economy.pdf",
                        # AIC is Azerbaijani, Dias Turkish
                        "briefings/country-az.pdf", "briefings/country-tr.pdf"}
-    line = "status signed → in_progress"
+    line = "status “signed” → “in progress”"
     for path in changed:
         assert line in normalised_text(output / "latest" / path), path
     assert "No change since the last briefing" in normalised_text(

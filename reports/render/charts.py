@@ -46,8 +46,12 @@ def _wrap(text: str, width: float, size: float, lines: int = 2) -> list[str]:
             candidate = simpleSplit(f"{' '.join(words[:keep])}… ({short}", FONT, size, width)
             if len(candidate) <= lines:
                 return candidate
-    last = " ".join(parts[lines - 1:])
-    while last and stringWidth(last + "…", FONT, size) > width:
+    # never mid-word: whole words dropped from the end of the last line
+    words = " ".join(parts[lines - 1:]).split()
+    while len(words) > 1 and stringWidth(" ".join(words) + "…", FONT, size) > width:
+        words.pop()
+    last = " ".join(words)
+    while last and stringWidth(last + "…", FONT, size) > width:  # one word wider than all
         last = last[:-1]
     return [*parts[:lines - 1], last.rstrip() + "…"]
 
@@ -127,7 +131,7 @@ def bar_chart(pairs: Sequence[tuple[str, int]], width: float, *, max_bars: int =
     bar_h = min(10.0, font_size + 2.5)
     rows = []
     for label, value in shown:
-        lines = tuple(_wrap(label, label_room, font_size))
+        lines = tuple(_wrap(label, label_room, font_size, 3))
         rows.append((lines, value, max(bar_h + 5, len(lines) * leading + 4)))
     others = f"+ {len(hidden):,} others ({_range([v for _, v in hidden])})" if hidden else ""
     height = sum(h for _, _, h in rows) + (leading + 4 if hidden else 0.0) + 2

@@ -85,6 +85,7 @@ ZEBRA = colors.HexColor("#f5f7f9")
 LINK = colors.HexColor("#1f5fa8")
 
 _PAGE_COUNT_FORM = "pageCountAndVersion"
+_MORE_CHANGES_FORM = "moreChanges"
 _WORD = re.compile(r"\S+")
 
 
@@ -340,6 +341,7 @@ class _BriefingCanvas(Canvas):
         self.setDateFormatter(lambda *_: _pdf_date(briefing.as_of))
         self._footer_tail = f" · data version {version}"
         self.page_count = 0
+        self.more_changes: tuple[int, int] | None = None  # (count, page) for the pointer
         self.setTitle(briefing.title)
         self.setAuthor(AUTHOR)
         self.setCreator(AUTHOR)
@@ -354,6 +356,15 @@ class _BriefingCanvas(Canvas):
         self.setFillColor(MUTED)
         self.drawString(0, 0, f"{self.page_count}{self._footer_tail}")
         self.endForm()
+        if self.more_changes is not None:  # page 1's pointer to the changes it had no room for
+            count, page = self.more_changes
+            self.beginForm(_MORE_CHANGES_FORM, lowerx=0, lowery=-3, upperx=PAGE_WIDTH,
+                           uppery=12)
+            self.setFont(FONT, BODY.size)
+            self.setFillColor(INK)
+            self.drawString(0, 0, f"… and {count:,} more change{'s' if count != 1 else ''}: "
+                                  f"page {page}.")
+            self.endForm()
         super().save()
 
 
@@ -473,8 +484,13 @@ class _Briefing:
         self.pen = _Pen(canv, briefing)
         self.party_scope = briefing.scope in ("ministry", "company", "party", "country")
         self.card_count = 0  # numbers the cards' outline keys
+        self.rest_of_changes: tuple[str, ...] = ()  # those page 1 had no room for
 
     def draw(self) -> None:
+        self.body()
+        self.changes_continued()
+
+    def body(self) -> None:
         b, pen = self.b, self.pen
         pen.start()
         pen.lines(_paragraph(b.title, TITLE))
@@ -484,9 +500,9 @@ class _Briefing:
         self.heading("Summary", "summary")
         for sentence in b.summary:
             pen.lines(_paragraph(sentence, BULLET, bullet="•"))
+        self.changes()  # on page 1, with the summary: the first page stands alone
         if b.agreements:  # an empty briefing shows no empty charts
             self.charts()
-        self.changes()
         heading = self.agreements_heading()
         self.heading(heading, "agreements")
         if len(b.agreements) > 1:
@@ -608,17 +624,44 @@ class _Briefing:
             pen.y = top - height - 12
 
     def changes(self) -> None:
+        """'Since the last briefing' on page 1: as many lines as fit there (they come most
+        important first), then a pointer to the page where the rest continue."""
         pen = self.pen
         self.heading("Since the last briefing", "changes")
         changes = self.b.changes
         if changes is None:
             pen.lines(_paragraph("This is the first briefing: there is no earlier run to "
                                  "compare with.", BODY))
-        elif not changes:
+            return
+        if not changes:
             pen.lines(_paragraph("No change since the last briefing.", BODY))
-        else:
-            for line in changes:
-                pen.lines(_paragraph(line, BULLET, bullet="•"))
+            return
+        paragraphs = [_paragraph(line, BULLET, bullet="•") for line in changes]
+        pointer = BODY.leading + 4
+        for n, lines in enumerate(paragraphs):
+            height = sum(line.height for line in lines)
+            rest = len(paragraphs) - n - 1
+            if pen.page == 1 and height + (pointer if rest else 0) > pen.room():
+                self.rest_of_changes = changes[n:]
+                canv = pen.canv
+                canv.saveState()
+                canv.translate(MARGIN_X, pen.y - BODY.leading * 0.78)
+                canv.doForm(_MORE_CHANGES_FORM)
+                canv.restoreState()
+                pen.y -= pointer
+                return
+            pen.lines(lines)
+
+    def changes_continued(self) -> None:
+        """The changes page 1 had no room for, at the end; page 1 points here."""
+        if not self.rest_of_changes:
+            return
+        pen = self.pen
+        pen.need(60)
+        self.heading("Since the last briefing, continued", "changes-continued")
+        pen.canv.more_changes = (len(self.rest_of_changes), pen.page)
+        for line in self.rest_of_changes:
+            pen.lines(_paragraph(line, BULLET, bullet="•"))
 
     # -- the agreements
     def partners_of(self, a: BriefingAgreement) -> list[BriefingParty]:
