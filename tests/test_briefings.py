@@ -425,7 +425,9 @@ def test_big_counts_read_with_thousands_separators(tmp_path: Path, dias: Briefin
     assert plural(1, "agreement") == "1 agreement"
     assert plural(12345, "country", "countries") == "12,345 countries"
     pdf = tmp_path / "counts.pdf"
-    render_briefing(dataclasses.replace(dias, partners=(("Big Partner", 12345),)), pdf)
+    two = (*dias.agreements, dataclasses.replace(dias.agreements[0], agreement_id="other"))
+    render_briefing(dataclasses.replace(dias, agreements=two,  # charts from two agreements on
+                                        partners=(("Big Partner", 12345),)), pdf)
     assert "12,345" in pdf_text(pdf)  # the bar's value label
     # targets: no 1.5e+06, and fractions as curated
     assert BriefingTarget("Investment", "investment", 1_500_000.0, "USD", 2030).text == \

@@ -280,8 +280,8 @@ def test_a_run_killed_while_briefings_render_leaves_no_process_and_a_free_lock(
     output = tmp_path / "output"
     job = start_cli("run", "--config", str(config), "--workers", "2")
     try:
-        # the workbook writer and two render workers
-        wait_for(lambda: len(children(job.pid)) >= 3 or job.poll() is not None, 120,
+        # render workers (and the workbook writer, unless it is done already)
+        wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
                  "the render workers")
         assert job.poll() is None, job.communicate()
         family = children(job.pid)
@@ -359,7 +359,7 @@ def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
     config = config_file(tmp_path, synthetic_sources)
     job = start_cli("run", "--config", str(config), "--workers", "2")
     try:
-        wait_for(lambda: len(children(job.pid)) >= 3 or job.poll() is not None, 120,
+        wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
                  "the render workers")
         family = children(job.pid)
         os.kill(job.pid, signal.SIGINT)

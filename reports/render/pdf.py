@@ -501,12 +501,13 @@ class _Briefing:
         for sentence in b.summary:
             pen.lines(_paragraph(sentence, BULLET, bullet="•"))
         self.changes()  # on page 1, with the summary: the first page stands alone
-        if b.agreements:  # an empty briefing shows no empty charts
+        if len(b.agreements) > 1:  # empty: no empty charts; one: its card says more
             self.charts()
         heading = self.agreements_heading()
         self.heading(heading, "agreements")
         if len(b.agreements) > 1:
             pen.lines(_paragraph(ORDER, META))
+
         if not b.agreements:
             pen.lines(_paragraph("No agreement is recorded for this briefing.", BODY))
             return
@@ -526,7 +527,8 @@ class _Briefing:
             self.heading(title, "appendix")
             self.table()
         else:
-            self.table()
+            if len(b.agreements) > 1:  # one agreement: its card says it all, on one page
+                self.table()
             self.cards(b.agreements)
 
     def heading(self, text: str, key: str, level: int = 0) -> None:
@@ -821,8 +823,14 @@ class _Briefing:
         pen.y -= 14
 
     def cards(self, agreements: Sequence[BriefingAgreement]) -> None:
+        """Each card kept on one page, unless that would leave much of this page empty:
+        then it flows on to the next."""
+        pen = self.pen
         for a in agreements:
-            self.pen.lines(self.card(a, self.card_count), keep=True)
+            lines = self.card(a, self.card_count)
+            height = sum(line.height for line in lines)
+            flows = height > pen.room() and pen.room() > FULL_PAGE * 0.35
+            pen.lines(lines, keep=not flows)
             self.card_count += 1
 
     def card(self, a: BriefingAgreement, n: int) -> list[_Line]:
