@@ -26,6 +26,7 @@ from .figures import (
     PARTNERS,
     ROLLED_UP,
     TARGETS,
+    TARGETS_LISTED,
     country_figures,
     party_figures,
     plural,
@@ -288,7 +289,9 @@ class _Builder:
         elif scope == "theme":
             subject = self.theme_name[subject_id]
         order = sorted(agreement_ids, key=self.rank.__getitem__)
-        agreements = tuple(self.agreement(a, members, subject_id) for a in order)
+        # a country's parties are told by their country, not marked one by one
+        marked = members if scope != "country" else None
+        agreements = tuple(self.agreement(a, marked, subject_id) for a in order)
         signed = [a for a in agreements if a.kind != DISCUSSION]
         discussions = [a for a in agreements if a.kind == DISCUSSION]
         # charts count agreements only (discussions have their own figure); partners are
@@ -458,9 +461,9 @@ class _Builder:
         if named and scope != "theme":
             out.append(f"Agreements by theme: {join_names(named)}.")
         if targets:
+            listed = [t.text for t in targets] if len(targets) <= TARGETS_LISTED else []
             out.append(("Target: " if len(targets) == 1 else "Targets: ") + targets_sentence(
-                [t.value for t in targets], [t.unit for t in targets],
-                [t.text for t in targets]))
+                [t.value for t in targets], [t.unit for t in targets], listed))
         else:
             out.append("No target is recorded.")
         open_ = [a for a in signed if a.status == "open"]

@@ -315,6 +315,15 @@ def agreement_targets(model: Model) -> pd.DataFrame:
     return t[~t["agreement_id"].map(model.is_discussion).astype(bool)]
 
 
+def compute_all(model: Model) -> None:
+    """Every table of figures, once: before the workbook writer is forked, so that it and
+    the briefings share them instead of each computing its own."""
+    overview_figures(model)
+    party_figures(model)
+    theme_figures(model)
+    country_figures(model)
+
+
 def figure_map(figures: Iterable[Figure]) -> dict[str, int]:
     return {f.label: f.value for f in figures}
 

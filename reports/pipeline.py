@@ -276,7 +276,10 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         raise InvalidData(problems)
     warnings = [p for p in problems if not p.is_error]
     with clock.stage("summaries"):
+        from .figures import compute_all
+
         model = Model(data)
+        compute_all(model)
         as_of = settings.as_of or _as_of(model)
         snap = snapshot(data)
         before = None

@@ -670,17 +670,24 @@ class _Briefing:
         """The parties to list in the table: all of them, or in a party's briefing the others."""
         if not self.party_scope:
             return list(a.parties)
+        if self.b.scope == "country":
+            return [p for p in a.parties if p.country.lower() != self.b.subject_id]
         return [p for p in a.parties if p.party_id != self.b.subject_id and not p.via]
 
     def own_part(self, a: BriefingAgreement) -> list[BriefingParty]:
         """In a party's briefing: its own participations and those of the parties below it."""
         if not self.party_scope:
             return []
+        if self.b.scope == "country":
+            return [p for p in a.parties if p.country.lower() == self.b.subject_id]
         return [p for p in a.parties if p.party_id == self.b.subject_id or p.via]
 
     def via_sentence(self, a: BriefingAgreement) -> str:
         """e.g. 'Ministry of Economy took part itself and via …', or "" when only directly."""
         own = self.own_part(a)
+        if self.b.scope == "country":
+            names = list(dict.fromkeys(p.name for p in own))
+            return f"From {self.b.subject}: {', '.join(names)}." if names else ""
         via = list(dict.fromkeys(p.via for p in own if p.via))
         if not via:
             return ""
@@ -888,8 +895,7 @@ class _Briefing:
             runs.append(_Run(" (inferred)", color=MUTED))
         if p.via and self.b.subject:
             # p.via names the member itself; say where it sits instead of repeating it
-            where = "from" if self.b.scope == "country" else "below"
-            runs.append(_Run(f" · {where} {self.b.subject}"))
+            runs.append(_Run(f" · below {self.b.subject}"))
         if p.note:
             runs.append(_Run(f": {p.note}", color=MUTED))
         return runs
