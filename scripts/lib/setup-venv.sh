@@ -5,11 +5,14 @@
 #     setup_venv            # the project alone
 #     setup_venv test       # the project with its [test] extras
 #
-# It finds a Python 3.11+, creates .venv when it is missing (or unusable), and
-# installs the project into it in editable mode. The install is skipped when a
-# stamp file .venv/.installed-<sha256 of pyproject.toml + extras> says it was
-# already done, so repeated runs start fast. pip's output is kept in
-# .venv/pip-install.log and shown only when the install fails.
+# It finds a Python 3.11+, creates .venv when it is missing (or unusable),
+# installs the exact versions of the lock file (requirements.lock, or
+# requirements-test.lock with the test extras; every file checked against its
+# hash), then the project itself in editable mode without resolving anything
+# again. The install is skipped when a stamp file .venv/.installed-<sha256 of
+# pyproject.toml, the lock file and the extras> says it was already done, so
+# repeated runs start fast. pip's output is kept in .venv/pip-install.log and
+# shown only when the install fails.
 #
 # PYTHON=/path/to/python3.x chooses the interpreter used to create .venv.
 
@@ -83,15 +86,17 @@ _venv_stamp() {
     "$VENV_DIR/bin/python" - "$1" <<'PY'
 import hashlib, sys
 digest = hashlib.sha256()
-with open("pyproject.toml", "rb") as fh:
-    digest.update(fh.read())
+lock = "requirements-test.lock" if sys.argv[1] == "test" else "requirements.lock"
+for name in ("pyproject.toml", lock):
+    with open(name, "rb") as fh:
+        digest.update(fh.read())
 digest.update(b"\0extras=" + sys.argv[1].encode())
 print(".installed-" + digest.hexdigest())
 PY
 }
 
 setup_venv() {
-    local extras="${1:-}" target stamp stamp_plain stamp_test accepted log s
+    local extras="${1:-}" lock stamp stamp_plain stamp_test accepted log s
     [ -f pyproject.toml ] || _venv_die "pyproject.toml not found in $(pwd)"
 
     _venv_is_usable || _venv_create
@@ -113,16 +118,20 @@ setup_venv() {
         done
     fi
 
-    target="."
-    if [ -n "$extras" ]; then
-        target=".[$extras]"
+    lock=requirements.lock
+    if [ "$extras" = test ]; then
+        lock=requirements-test.lock
     fi
-    echo "Installing the project into $VENV_DIR (pip install -e '$target')..." >&2
+    [ -f "$lock" ] || _venv_die "$lock not found: it pins every version the tests passed with"
+    echo "Installing the locked versions ($lock) and the project into $VENV_DIR..." >&2
     log="$VENV_DIR/pip-install.log"
-    if ! "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q -e "$target" >"$log" 2>&1; then
+    if ! "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q \
+            --require-hashes -r "$lock" >"$log" 2>&1 \
+        || ! "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q \
+            --no-deps -e . >>"$log" 2>&1; then
         echo "--- last lines of $log ---" >&2
         tail -n 30 "$log" >&2
-        _venv_die "pip install -e '$target' failed (full output in $log)"
+        _venv_die "installing $lock and the project failed (full output in $log)"
     fi
     # Stamps of other pyproject.toml versions are stale now.
     for s in "$VENV_DIR"/.installed-*; do
