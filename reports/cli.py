@@ -55,6 +55,9 @@ def handled(command: Callable[..., int | None]) -> Callable[..., None]:
                 raise
             sys.exit(exc.exit_status)
         except ReportsError as exc:
+            if getattr(exc, "problems", None):  # a contacts file: every problem, one a line
+                for problem in exc.problems:  # type: ignore[attr-defined]
+                    click.echo(str(problem), err=True)
             click.echo(f"error: {one_line(str(exc))}", err=True)
             if debug:
                 raise
@@ -197,8 +200,10 @@ def deliver(run_id: str, dry_run: bool | None, output: Path | None, config: Path
 @output_option
 @config_option
 @click.option("--limit", default=10, show_default=True, help="How many runs to show.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also each address a delivery went to, and its outcome.")
 @handled
-def status(output: Path | None, config: Path | None, limit: int) -> int:
+def status(output: Path | None, config: Path | None, limit: int, verbose: bool) -> int:
     """The last runs: when, how long, outcome, what changed, files, deliveries."""
     from .publish import latest_run, read_history
 
@@ -220,7 +225,10 @@ def status(output: Path | None, config: Path | None, limit: int) -> int:
     if state.is_file():
         import json
 
-        beat = json.loads(state.read_text(encoding="utf-8"))
+        try:
+            beat = json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            beat = {}
         click.echo(f"scheduler: pid {beat.get('pid')}, last heartbeat {beat.get('heartbeat')}, "
                    f"next run {beat.get('next_run')}, every {beat.get('every')} "
                    f"({beat.get('timezone')}), failures {beat.get('failures')}")
@@ -238,6 +246,23 @@ def status(output: Path | None, config: Path | None, limit: int) -> int:
             line += f"  reason: {r['reason']}"
         click.echo(line)
     deliveries = [r for r in history if r.get("event") == "delivery"]
-    for d in deliveries[-limit:]:
-        click.echo(f"delivery {d.get('run_id')} to {d.get('recipient')}: {d.get('outcome')}")
+    last: dict[str, dict[str, dict]] = {}  # run -> address -> its last delivery record
+    for d in deliveries:
+        last.setdefault(str(d.get("run_id")), {})[str(d.get("recipient"))] = d
+    for run_id in list(last)[-limit:]:
+        # addresses stay out of the default view: contacts' are personal data
+        records = last[run_id].values()
+        served = [d for d in records if d.get("outcome") in ("sent", "unchanged")]
+        failed = [d for d in records if d.get("outcome") == "failed"]
+        written = [d for d in records if d.get("outcome") == "written"]
+        line = (f"delivery {run_id}: {len(served)} served "
+                f"({sum(1 for d in served if d.get('contact'))} of them contacts), "
+                f"{len(failed)} failed ({sum(1 for d in failed if d.get('contact'))} contacts)")
+        if written:
+            line += f", {len(written)} written to the outbox (dry run)"
+        click.echo(line)
+    if verbose:
+        for d in deliveries[-limit * 10:]:
+            click.echo(f"delivery {d.get('run_id')} to {d.get('recipient')}: "
+                       f"{d.get('outcome')}")
     return 0

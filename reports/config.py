@@ -50,6 +50,14 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class ContactsSettings:
+    """[delivery.contacts]: a CSV of party_id,email[,also] and what every contact gets too."""
+
+    file: Path
+    also: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeliverySettings:
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -61,6 +69,7 @@ class DeliverySettings:
     max_attachments_mb: float = 20
     timeout_s: float = 120
     recipients: tuple[Recipient, ...] = ()
+    contacts: ContactsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -236,12 +245,24 @@ def load_settings(config_file: Path | None) -> Settings:
                                       f"expected some of {', '.join(SCOPES)}")
             settings = replace(settings, scopes=tuple(scopes))
     if "delivery" in data:
-        settings = replace(settings, delivery=_delivery(
+        settings = replace(settings, delivery=_delivery(base,
             _expect(data, "delivery", dict, where, "a table"), f"{where}delivery."))
     return settings
 
 
-def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
+SUBSCRIPTION_RE = re.compile(r"^[a-z]+(?::(?:\*|[a-z0-9-]+))?$")
+SUBSCRIPTION_FORMS = "overview, scope, scope:ID (a party_id, theme_id or country code) or scope:*"
+
+
+def subscription_problem(subscription: str) -> str | None:
+    """Why `subscription` is not one, or None: 'overview', 'ministry:*', 'country:az'."""
+    scope = subscription.split(":", 1)[0]
+    if not SUBSCRIPTION_RE.match(subscription) or scope not in SCOPES:
+        return f"{_show(subscription)} is not a subscription"
+    return None
+
+
+def _delivery(base: Path, table: dict[str, Any], where: str) -> DeliverySettings:
     known = set(asdict(DeliverySettings()).keys())
     _unknown(table, known, where)
     values: dict[str, Any] = {}
@@ -286,10 +307,24 @@ def _delivery(table: dict[str, Any], where: str) -> DeliverySettings:
                               '["overview", "ministry:*", "theme:smes"]')
                      if "briefings" in entry else ["overview"])
         for sub in briefings:
-            scope = sub.split(":", 1)[0]
-            if scope not in SCOPES:
+            if subscription_problem(sub):
                 raise ConfigError(f"{here}briefings: {_show(sub)} names no scope; expected "
-                                  "overview, ministry:ID, company:ID, theme:ID or scope:*")
+                                  f"{SUBSCRIPTION_FORMS}")
         recipients.append(Recipient(email, tuple(briefings)))
     values["recipients"] = tuple(recipients)
+    if "contacts" in table:
+        contacts = _expect(table, "contacts", dict, where,
+                           "a table ([delivery.contacts] with file and also)")
+        here = f"{where}contacts."
+        _unknown(contacts, {"file", "also"}, here)
+        if "file" not in contacts:
+            raise ConfigError(f"{here}file: missing; expected the path of a CSV file of "
+                              "party_id,email[,also]")
+        also = (_strings(contacts, "also", here, 'a list such as ["overview"]')
+                if "also" in contacts else [])
+        for sub in also:
+            if subscription_problem(sub):
+                raise ConfigError(f"{here}also: {_show(sub)} names no scope; expected "
+                                  f"{SUBSCRIPTION_FORMS}")
+        values["contacts"] = ContactsSettings(base / _path(contacts, "file", here), tuple(also))
     return DeliverySettings(**values)

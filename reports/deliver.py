@@ -24,13 +24,14 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 
 from .config import DeliverySettings, Recipient, Settings
+from .contacts import Contact, read_contacts
 from .errors import ConfigError, DeliveryError
 from .figures import as_of_phrase, figures_sentence, plural
 from .publish import RUNS, append_history, read_history, read_manifest
@@ -47,10 +48,12 @@ SENT, WRITTEN, UNCHANGED = "sent", "written", "unchanged"
 
 @dataclass(frozen=True)
 class Parcel:
-    """One recipient's share of a run: the briefing entries of the manifest."""
+    """One address's share of a run: the briefing entries of the manifest (a configured
+    recipient's and a contact's, when the address is both, in one set of messages)."""
 
     recipient: Recipient
     files: tuple[dict, ...]
+    contact: bool = False  # a contact of [delivery.contacts]: its address is never shown
 
     @property
     def versions(self) -> dict[str, str]:
@@ -84,36 +87,70 @@ def matches(subscription: str, entry: dict) -> bool:
     return scope == "overview" or ident in ("", "*") or entry.get("subject_id") == ident
 
 
-def parcels(delivery: DeliverySettings, manifest: dict) -> list[Parcel]:
-    """Each recipient's briefings; a subscription matching no briefing is a ConfigError."""
+def _chosen(subscription: str, briefings: list[dict], who: str, run_id: object
+            ) -> list[dict]:
+    """The briefings a subscription brings; one that matches none is a ConfigError. A
+    briefing with nothing in it goes only to who names it exactly."""
+    found = [f for f in briefings if matches(subscription, f)]
+    if not found:
+        raise ConfigError(f"{who}: the subscription {subscription!r} matches no briefing of "
+                          f"run {run_id}")
+    named = subscription.partition(":")[2] not in ("", "*")
+    return [f for f in found if named or subscription == "overview" or not is_empty(f)]
+
+
+PARTY_SCOPES = ("ministry", "company", "party")
+
+
+def parcels(delivery: DeliverySettings, manifest: dict,
+            contacts: Sequence[Contact] = ()) -> list[Parcel]:
+    """Each address's briefings, configured recipients first, then contacts; an address
+    that is both gets one parcel with the union of its briefings."""
     briefings = [f for f in manifest.get("files", []) if f.get("kind") == "briefing"]
-    out = []
+    run_id = manifest.get("run_id")
+    files: dict[str, dict[str, dict]] = {}  # address -> path -> entry, in order
+    wanted: dict[str, list[str]] = {}
+    is_contact: dict[str, bool] = {}
     for recipient in delivery.recipients:
-        chosen: dict[str, dict] = {}
+        chosen = files.setdefault(recipient.email, {})
+        wanted.setdefault(recipient.email, []).extend(recipient.briefings)
+        is_contact.setdefault(recipient.email, False)
         for subscription in recipient.briefings:
-            found = [f for f in briefings if matches(subscription, f)]
-            if not found:
-                raise ConfigError(f"delivery.recipients: {recipient.email}: the subscription "
-                                  f"{subscription!r} matches no briefing of run "
-                                  f"{manifest.get('run_id')}")
-            for f in found:
-                # a briefing with nothing in it goes only to who names it exactly
-                named = subscription.partition(":")[2] not in ("", "*")
-                if named or subscription == "overview" or not is_empty(f):
-                    chosen.setdefault(f["path"], f)
-        out.append(Parcel(recipient, tuple(chosen.values())))
-    return out
+            for f in _chosen(subscription, briefings, f"delivery.recipients: "
+                             f"{recipient.email}", run_id):
+                chosen.setdefault(f["path"], f)
+    everyone = delivery.contacts.also if delivery.contacts else ()
+    for contact in contacts:
+        chosen = files.setdefault(contact.email, {})
+        own = f"{contact.party_id} (its own briefing)"
+        wanted.setdefault(contact.email, []).extend([own, *contact.also, *everyone])
+        is_contact[contact.email] = True
+        for f in briefings:  # its party's briefing; a party taking part in nothing has none
+            if f.get("scope") in PARTY_SCOPES and f.get("subject_id") == contact.party_id:
+                chosen.setdefault(f["path"], f)
+        for subscription in (*contact.also, *everyone):
+            for f in _chosen(subscription, briefings, "delivery.contacts: a contact of "
+                             f"{contact.party_id}", run_id):
+                chosen.setdefault(f["path"], f)
+    return [Parcel(Recipient(email, tuple(dict.fromkeys(wanted[email]))),
+                   tuple(chosen.values()), is_contact[email])
+            for email, chosen in files.items() if chosen]
 
 
-def check_subscriptions(delivery: DeliverySettings, briefings: list) -> None:
+def check_subscriptions(delivery: DeliverySettings, briefings: list,
+                        contacts: Sequence[Contact] = ()) -> None:
     """Before a run writes anything: every subscription must match a briefing it makes."""
     entries = [{"kind": "briefing", "scope": b.scope, "subject_id": b.subject_id}
                for b in briefings]
-    for recipient in delivery.recipients:
-        for subscription in recipient.briefings:
-            if not any(matches(subscription, e) for e in entries):
-                raise ConfigError(f"delivery.recipients: {recipient.email}: the subscription "
-                                  f"{subscription!r} matches no briefing")
+    subscriptions = [(f"delivery.recipients: {r.email}", s) for r in delivery.recipients
+                     for s in r.briefings]
+    everyone = delivery.contacts.also if delivery.contacts else ()
+    subscriptions += [("delivery.contacts.also", s) for s in everyone]
+    subscriptions += [(f"delivery.contacts: a contact of {c.party_id}", s) for c in contacts
+                      for s in c.also]
+    for who, subscription in subscriptions:
+        if not any(matches(subscription, e) for e in entries):
+            raise ConfigError(f"{who}: the subscription {subscription!r} matches no briefing")
 
 
 def _key(*words: str) -> str:
@@ -399,9 +436,28 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
-                ) -> dict[str, str]:
-    """Send what a run's delivery has not yet sent. Returns recipient -> outcome."""
+def run_contacts(settings: Settings, run_folder: Path) -> list[Contact]:
+    """The contacts file checked against the parties of a published run (its snapshot)."""
+    delivery = settings.delivery
+    if delivery is None or delivery.contacts is None:
+        return []
+    from .changes import UnreadableSnapshot, read_snapshot
+
+    try:
+        parties = read_snapshot(run_folder)["parties"]
+    except UnreadableSnapshot as exc:
+        raise DeliveryError(f"cannot check the contacts against run {run_folder.name}: "
+                            f"{exc}") from None
+    return read_contacts(delivery.contacts, parties)
+
+
+def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None,
+                contacts: Sequence[Contact] | None = None) -> dict[str, str]:
+    """Send what a run's delivery has not yet sent. Returns address -> outcome.
+
+    `contacts` are those of [delivery.contacts], already checked (read from the file
+    and checked against the run's parties when not given).
+    """
     delivery = settings.delivery
     if delivery is None:
         raise ConfigError("no [delivery] table in the configuration: nothing to deliver")
@@ -410,7 +466,9 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
     manifest = read_manifest(run_folder)
     if manifest is None:
         raise DeliveryError(f"run {run_id} is not in {output / RUNS}")
-    planned = parcels(delivery, manifest)  # configuration errors before anything is sent
+    if contacts is None:
+        contacts = run_contacts(settings, run_folder)
+    planned = parcels(delivery, manifest, contacts)  # configuration errors before any send
     dry = delivery.dry_run if dry_run is None else dry_run
     done_as = WRITTEN if dry else SENT
     dataset = str(manifest.get("dataset") or "Agreements")
@@ -427,6 +485,7 @@ def deliver_run(settings: Settings, run_id: str, *, dry_run: bool | None = None
             outcomes[email] = f"already {done_as}"
             continue
         record = {"event": "delivery", "run_id": run_id, "recipient": email,
+                  "contact": parcel.contact,
                   "files": [f["path"] for f in parcel.files], "versions": parcel.versions}
         if (not dry and not delivery.send_unchanged and len(pending) == len(parts)
                 and _unchanged_since_last_delivery(output, manifest, parcel)):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import processes
 from . import publish as pub
 from .config import Settings
-from .errors import InvalidData, PublishError, ReportsError, RunLocked
+from .errors import ConfigError, InvalidData, PublishError, ReportsError, RunLocked
 from .problems import WARNING, Problem
 from .sources import sources_sha256
 
@@ -55,6 +55,7 @@ class RunResult:
     message: str = ""
     deliveries: dict[str, str] = field(default_factory=dict)  # recipient -> outcome
     not_compared: str | None = None  # why changes were not computed, when a last run exists
+    contacts: list | None = None  # [delivery.contacts], checked; None: not read by this run
 
 
 @dataclass
@@ -109,7 +110,7 @@ def run(settings: Settings, *, trigger: str = "manual") -> RunResult:
             recorded = True
             if settings.delivery is not None and result.run_id is not None:
                 with clock.stage("deliver"):
-                    result.deliveries = _deliver(settings, result.run_id)
+                    result.deliveries = _deliver(settings, result.run_id, result.contacts)
     except ReportsError as exc:
         if not recorded:
             outcome = ("invalid" if isinstance(exc, InvalidData)
@@ -274,6 +275,12 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         data, problems = validate(raw, can_print=missing_glyphs)
     if data is None:
         raise InvalidData(problems)
+    contacts = None
+    if settings.delivery is not None and settings.delivery.contacts is not None:
+        from .contacts import read_contacts
+
+        # checked like the sources, before anything is written or sent
+        contacts = read_contacts(settings.delivery.contacts, set(data.parties["party_id"]))
     warnings = [p for p in problems if not p.is_error]
     with clock.stage("summaries"):
         from .figures import compute_all
@@ -332,7 +339,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                 if settings.delivery is not None:
                     from .deliver import check_subscriptions
 
-                    check_subscriptions(settings.delivery, briefings)
+                    check_subscriptions(settings.delivery, briefings, contacts or ())
                 entries = _briefing_files(settings, briefings, staging, previous_folder,
                                           previous)
             with clock.stage("workbook wait"):
@@ -354,16 +361,20 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
             forget_runs(output, removed)
             log.info("removed %d old run(s): %s", len(removed), ", ".join(removed))
     return RunResult("published", run_id, final, manifest, warnings,
-                     None if changes is None else len(changes), not_compared=unreadable)
+                     None if changes is None else len(changes), not_compared=unreadable,
+                     contacts=contacts)
 
 
-def _deliver(settings: Settings, run_id: str) -> dict[str, str]:
+def _deliver(settings: Settings, run_id: str, contacts: list | None) -> dict[str, str]:
     """Deliver a published run; a delivery failure never unpublishes it nor hides that it
-    was published (the next run, or `deliver --run`, finishes it)."""
+    was published (the next run, or `deliver --run`, finishes it). A configuration error
+    (a bad contacts file) is the operator's to fix: it is raised (exit 2)."""
     from .deliver import deliver_run
 
     try:
-        return deliver_run(settings, run_id)
+        return deliver_run(settings, run_id, contacts=contacts)
+    except ConfigError:
+        raise
     except ReportsError as exc:
         log.error("delivery of run %s failed: %s", run_id, exc)
         return {"*": f"failed: {exc}"}

@@ -241,7 +241,8 @@ def test_deliver_command_sends_what_failed(smtp: tuple[Mailbox, int], tmp_path: 
     assert done.returncode == 0, done.stderr
     assert "aic-partners@example.org: sent" in done.stdout
     assert set(mailbox.attachments("aic-partners@example.org")) == {"company-aic.pdf"}
-    status = subprocess.run([sys.executable, "-m", "reports", "status", "--config", str(config)],
+    status = subprocess.run([sys.executable, "-m", "reports", "status", "--verbose",
+                             "--config", str(config)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert f"delivery {result.run_id} to aic-partners@example.org: failed" in status.stdout
