@@ -266,3 +266,21 @@ def status(output: Path | None, config: Path | None, limit: int, verbose: bool) 
             click.echo(f"delivery {d.get('run_id')} to {d.get('recipient')}: "
                        f"{d.get('outcome')}")
     return 0
+
+
+def cli_reference() -> str:
+    """docs/cli.md: every command's --help, as the command prints it (scripts/make-cli-docs
+    writes it; a test fails when it is out of date)."""
+    parts = ["# Command-line reference", "",
+             "Generated from the commands' `--help` by `scripts/make-cli-docs`; "
+             "a test fails when it is out of date.", ""]
+    with click.Context(main, info_name="agreement-reports", terminal_width=100) as ctx:
+        parts += ["## agreement-reports", "", "```", main.get_help(ctx).rstrip(), "```", ""]
+        for name in main.list_commands(ctx):
+            command = main.get_command(ctx, name)
+            assert command is not None
+            with click.Context(command, parent=ctx, info_name=name,
+                               terminal_width=100) as sub:
+                parts += [f"## agreement-reports {name}", "", "```",
+                          command.get_help(sub).rstrip(), "```", ""]
+    return "\n".join(parts)

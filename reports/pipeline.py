@@ -182,7 +182,8 @@ class _Job:
             # so copy the pages the child could share with this process (see gc.freeze)
             gc.freeze()
             try:
-                self._process.start()
+                with processes.signals_held():  # a Ctrl-C during fork is never lost
+                    self._process.start()
             finally:
                 gc.unfreeze()
             writer.close()

@@ -212,10 +212,17 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def _as_from_a_terminal() -> None:
+    # a test runner started in the background inherits SIGINT ignored, and Python then
+    # keeps ignoring it: the job is started as a terminal would start it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "reports", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=_as_from_a_terminal)
 
 
 def children(pid: int) -> set[int]:
@@ -357,8 +364,12 @@ def test_a_run_killed_at_any_stage_is_complete_or_absent_and_the_next_run_goes_a
 def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
         synthetic_sources: Path, tmp_path: Path) -> None:
     config = config_file(tmp_path, synthetic_sources)
-    job = start_cli("run", "--config", str(config), "--workers", "2")
+    job = start_cli("run", "--config", str(config), "--workers", "2", "--debug")
     try:
+        assert job.stderr is not None
+        for line in job.stderr:  # rendering takes seconds from here: the run is not done
+            if "stage briefings started" in line:
+                break
         wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
                  "the render workers")
         family = children(job.pid)
@@ -367,7 +378,7 @@ def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
     finally:
         if job.poll() is None:
             job.kill()
-    assert job.returncode == 130
+    assert job.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "interrupted" in stderr
     wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
     assert history(tmp_path / "output")[-1]["outcome"] == "interrupted"

@@ -1,9 +1,8 @@
-"""The briefings' one Unicode font, DejaVu Sans, embedded from matplotlib's package data.
+"""The briefings' one Unicode font, DejaVu Sans, shipped with the project.
 
-matplotlib's wheel ships DejaVu Sans (under its own free licence), so every machine
-with the project installed has the same font; no path on one machine. matplotlib
-itself is never imported (that costs a second): only its data folder is used. The
-briefings use the regular and the bold face.
+The regular and bold faces of DejaVu Sans (version 2.35) lie beside this module in fonts/,
+with their licence (which allows redistribution): every install has the same font,
+and nothing is looked up on the machine or downloaded.
 
     register_fonts()            # once per process; cheap when repeated
     missing_glyphs("中")        # "'中' (U+4E2D)": what would print as an empty box
@@ -13,7 +12,6 @@ briefings use the regular and the bold face.
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 from dataclasses import dataclass
 from functools import cache
@@ -27,35 +25,31 @@ from reportlab.pdfgen.canvas import Canvas
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
 
-# reportlab font name -> file in matplotlib's mpl-data/fonts/ttf
+# reportlab font name -> file in the fonts/ folder beside this module
 _FILES = {
     FONT: "DejaVuSans.ttf",
     FONT_BOLD: "DejaVuSans-Bold.ttf",
 }
+FONT_FOLDER = Path(__file__).resolve().parent / "fonts"
 
 
 class FontNotFound(RuntimeError):
-    """matplotlib (which carries the DejaVu Sans files) is not installed or lacks them."""
+    """The project's font files are missing (an incomplete install)."""
 
 
 def font_folder() -> Path:
-    """The folder holding DejaVuSans*.ttf inside the installed matplotlib package."""
-    spec = importlib.util.find_spec("matplotlib")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        folder = Path(location) / "mpl-data" / "fonts" / "ttf"
-        if all((folder / name).is_file() for name in _FILES.values()):
-            return folder
-    raise FontNotFound(
-        "DejaVu Sans not found: the briefings embed it from matplotlib's package data; "
-        "install the project's dependencies (pip install matplotlib)")
+    """The folder holding the project's DejaVuSans*.ttf."""
+    if all((FONT_FOLDER / name).is_file() for name in _FILES.values()):
+        return FONT_FOLDER
+    raise FontNotFound(f"DejaVu Sans not found in {FONT_FOLDER}: the install is incomplete; "
+                       "install the project again")
 
 
 @cache
 def register_fonts() -> None:
     """Register DejaVu Sans regular and bold with reportlab, once.
 
-    Raises FontNotFound when matplotlib's font files are missing. Repeated calls
+    Raises FontNotFound when the project's font files are missing. Repeated calls
     return at once (the result is cached per process, and a forked worker inherits it).
     """
     folder = font_folder()

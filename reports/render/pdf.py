@@ -1027,11 +1027,12 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
         # the cyclic GC, so their pages stay shared with this process (see gc.freeze)
         gc.freeze()
         try:
-            for i in order:
-                b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
-                future = (pool.submit(_render_forked, i, path) if forked
-                          else pool.submit(_render_job, b, path))
-                futures[future] = b.name
+            with processes.signals_held():  # a Ctrl-C during the forks waits for their end
+                for i in order:
+                    b, path = briefings[i], folder / f"{briefings[i].name}.pdf"
+                    future = (pool.submit(_render_forked, i, path) if forked
+                              else pool.submit(_render_job, b, path))
+                    futures[future] = b.name
         finally:
             gc.unfreeze()
         # the bar's monitor thread starts only after the workers were forked
