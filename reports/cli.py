@@ -89,6 +89,19 @@ sources_option = click.option("--sources", type=click.Path(path_type=Path),
                                    "(default: sources).")
 
 
+format_option = click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+    show_default=True,
+    help="How problems are printed: one line each on stderr, or one JSON array on stdout "
+         "(file, row, column, code, severity, message).")
+
+
+def _problems_json(problems: list) -> None:
+    import json
+
+    click.echo(json.dumps([p.as_json() for p in problems], ensure_ascii=False, indent=1))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agreement-reports")
 def main() -> None:
@@ -104,15 +117,23 @@ def main() -> None:
 @click.option("--force", is_flag=True, default=None,
               help="Run even when the data and configuration are unchanged.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes rendering briefings.")
+@format_option
 @handled
 def run(sources: Path | None, output: Path | None, config: Path | None, as_of: str | None,
-        force: bool | None, workers: int | None) -> int:
+        force: bool | None, workers: int | None, output_format: str) -> int:
     """Validate, summarise, write one complete run and publish it as output/latest."""
     from .pipeline import run as run_pipeline
 
     settings = _settings(config, sources=sources, output=output, as_of=as_of, force=force,
                          workers=workers, progress=sys.stderr.isatty() or None)
-    result = run_pipeline(settings)
+    try:
+        result = run_pipeline(settings)
+    except InvalidData as exc:
+        if output_format != "json":
+            raise
+        _problems_json(exc.problems)
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_status
     if result.outcome == "unchanged":
         click.echo(result.message)
         return 0
@@ -140,8 +161,9 @@ def run(sources: Path | None, output: Path | None, config: Path | None, as_of: s
 @main.command()
 @sources_option
 @config_option
+@format_option
 @handled
-def validate(sources: Path | None, config: Path | None) -> int:
+def validate(sources: Path | None, config: Path | None, output_format: str) -> int:
     """Only check the data; print every problem (exit 1 on any error)."""
     from .render.fonts import missing_glyphs
     from .sources import read_sources
@@ -149,6 +171,9 @@ def validate(sources: Path | None, config: Path | None) -> int:
 
     settings = _settings(config, sources=sources)
     _, problems = check(read_sources(settings.sources), can_print=missing_glyphs)
+    if output_format == "json":
+        _problems_json(problems)
+        return 1 if any(p.is_error for p in problems) else 0
     _print_problems(problems)
     if any(p.is_error for p in problems):
         return 1

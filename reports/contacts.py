@@ -46,25 +46,26 @@ def read_contacts(settings: ContactsSettings, parties: Collection[str]) -> list[
     name = path.name
     problems: list[Problem] = []
 
-    def problem(row: int | None, column: str | None, message: str,
+    def problem(code: str, row: int | None, column: str | None, message: str,
                 expected: str | None = None) -> None:
-        problems.append(Problem(ERROR, name, row, column, message, expected))
+        problems.append(Problem(ERROR, name, row, column, message, expected, code))
 
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise ContactsInvalid([Problem(ERROR, name, None, None, f"file is missing ({path})",
-                                       "the file named in [delivery.contacts] file")],
+                                       "the file named in [delivery.contacts] file",
+                                       "missing-file")],
                               name) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContactsInvalid([Problem(ERROR, name, None, None, f"cannot be read ({exc})",
-                                       "a UTF-8 CSV file")], name) from None
+                                       "a UTF-8 CSV file", "bad-encoding")], name) from None
     rows = list(csv.reader(text.splitlines()))
     header = [h.strip() for h in rows[0]] if rows else []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         for column in missing:
-            problem(1 if rows else None, column, "column is missing",
+            problem("missing-column", 1 if rows else None, column, "column is missing",
                     "a header row with party_id, email and optionally also")
         raise ContactsInvalid(problems, name)
     at = {column: header.index(column) for column in (*REQUIRED, "also") if column in header}
@@ -81,18 +82,20 @@ def read_contacts(settings: ContactsSettings, parties: Collection[str]) -> list[
         also = tuple(s.strip() for s in cell("also").split(";") if s.strip())
         ok = True
         if party_id not in parties:
-            problem(number, "party_id", f"{party_id!r} is not a party of the data" if party_id
+            problem("unknown-party" if party_id else "empty-value", number, "party_id",
+                    f"{party_id!r} is not a party of the data" if party_id
                     else "is empty", "a party_id of parties.csv")
             ok = False
         if not EMAIL_RE.match(email):
-            problem(number, "email", f"{email!r} is not an e-mail address" if email
+            problem("invalid-email" if email else "empty-value", number, "email",
+                    f"{email!r} is not an e-mail address" if email
                     else "is empty", "an address such as focal.point@example.org")
             ok = False
         for subscription in also:
             why = subscription_problem(subscription)
             if why:
-                problem(number, "also", why, "subscriptions separated by ';', such as "
-                        "overview;theme:smes;country:az")
+                problem("invalid-subscription", number, "also", why,
+                        "subscriptions separated by ';', such as overview;theme:smes;country:az")
                 ok = False
         if ok:
             contacts.append(Contact(party_id, email, also))

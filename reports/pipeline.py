@@ -300,7 +300,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                               "since it are not computed")
                 log.warning("%s", unreadable)
                 warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
-                                        unreadable))
+                                        unreadable, code="previous-run-unreadable"))
                 previous, previous_folder = None, None
         changes = diff(before, snap) if before is not None else None
     run_id = pub.new_run_id(started, data_sha)

@@ -76,7 +76,8 @@ def read_sources(path: Path) -> RawData:
     else:
         message = "not a folder of CSV files or an .xlsx workbook"
     return RawData({}, [Problem(ERROR, label, None, None, message,
-                                "a folder of the six CSV files, or one .xlsx workbook")])
+                                "a folder of the six CSV files, or one .xlsx workbook",
+                                "not-a-data-set")])
 
 
 # ---------------------------------------------------------------- CSV folders
@@ -97,7 +98,7 @@ def decode_csv_bytes(data: bytes, label: str) -> tuple[str | None, Problem | Non
         what = "UTF-16" if encoding == "utf-16" else "UTF-8"
         return None, Problem(ERROR, label, line, None,
                              f"file is not valid {what} (byte 0x{byte} on this line)",
-                             SAVE_AS_UTF8)
+                             SAVE_AS_UTF8, "bad-encoding")
     # Windows and old-Mac line endings, also inside quoted cells
     return text.replace("\r\n", "\n").replace("\r", "\n"), None
 
@@ -110,7 +111,7 @@ def _read_csv_folder(folder: Path) -> RawData:
         file = folder / label
         if not file.is_file():
             problems.append(Problem(ERROR, label, None, None, "file is missing",
-                                    f"{label} in {folder}"))
+                                    f"{label} in {folder}", "missing-file"))
             continue
         text, problem = decode_csv_bytes(file.read_bytes(), label)
         if problem:
@@ -125,7 +126,8 @@ def _read_csv_folder(folder: Path) -> RawData:
         except csv.Error as exc:
             problems.append(Problem(ERROR, label, reader.line_num, None,
                                     f"the file cannot be read as CSV ({exc})",
-                                    "comma-separated values with double-quoted cells"))
+                                    "comma-separated values with double-quoted cells",
+                                    "not-csv"))
             continue
         # Row numbers are record numbers: what a spreadsheet shows, header = row 1.
         _add_table(tables, problems, name, label, list(enumerate(records, start=1)))
@@ -138,7 +140,7 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
     numbered = [(n, rec) for n, rec in numbered if any(rec) and not "".join(rec).isspace()]
     if not numbered or numbered[0][0] != 1:
         problems.append(Problem(ERROR, label, 1, None, "the header row is missing",
-                                "column names in row 1"))
+                                "column names in row 1", "missing-header"))
         return
     header = [h.strip().lstrip("\ufeff") for h in numbered[0][1]]
     while header and not header[-1]:
@@ -148,10 +150,10 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
         if not column:
             problems.append(Problem(ERROR, label, 1, None,
                                     f"column {position} of the header has no name",
-                                    "a name for every column"))
+                                    "a name for every column", "unnamed-column"))
         elif column in seen:
             problems.append(Problem(ERROR, label, 1, column, "the column appears twice",
-                                    "each column once"))
+                                    "each column once", "duplicate-column"))
         seen.add(column)
     table = RawTable(name, label, header)
     width = len(header)
@@ -163,7 +165,7 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
                 problems.append(Problem(
                     ERROR, label, number, None,
                     f"the row has {len(record)} cells but the header has {width}",
-                    "one cell per column of the header"))
+                    "one cell per column of the header", "extra-cells"))
                 continue
             record = record[:width] + [""] * (width - len(record))
         rows.append(record)
@@ -184,14 +186,14 @@ def check_workbook_archive(path: Path) -> Problem | None:
                 return Problem(ERROR, label, None, None,
                                f"the workbook unpacks to {total:,} bytes, more than the "
                                f"{MAX_UNCOMPRESSED_BYTES:,} allowed (a zip bomb?)",
-                               "a workbook of curated data")
+                               "a workbook of curated data", "workbook-too-large")
             for member in members:
                 ratio = member.file_size // max(member.compress_size, 1)
                 if member.file_size > RATIO_CHECK_ABOVE_BYTES and ratio > MAX_COMPRESSION_RATIO:
                     return Problem(ERROR, label, None, None,
                                    f"part {member.filename} is compressed {ratio:,} to 1, more "
                                    f"than the {MAX_COMPRESSION_RATIO} to 1 allowed (a zip bomb?)",
-                                   "a workbook of curated data")
+                                   "a workbook of curated data", "workbook-too-compressed")
             for member in members:
                 if member.filename.endswith((".xml", ".rels")):
                     with archive.open(member) as handle:
@@ -200,10 +202,11 @@ def check_workbook_archive(path: Path) -> Problem | None:
                         return Problem(ERROR, label, None, None,
                                        f"part {member.filename} declares a DTD or XML entities, "
                                        "which workbooks never need (an entity bomb?)",
-                                       "a workbook saved by Excel or LibreOffice")
+                                       "a workbook saved by Excel or LibreOffice",
+                                       "workbook-with-entities")
     except (zipfile.BadZipFile, OSError) as exc:
         return Problem(ERROR, label, None, None, f"the file is not an .xlsx workbook ({exc})",
-                       "a workbook saved as .xlsx by Excel or LibreOffice")
+                       "a workbook saved as .xlsx by Excel or LibreOffice", "not-xlsx")
     return None
 
 
@@ -240,20 +243,22 @@ def _read_workbook(path: Path) -> RawData:
     except Exception as exc:  # calamine raises its own error types for corrupt files
         return RawData({}, [Problem(ERROR, path.name, None, None,
                                     f"the workbook cannot be read ({exc})",
-                                    "a workbook saved as .xlsx by Excel or LibreOffice")])
+                                    "a workbook saved as .xlsx by Excel or LibreOffice",
+                                    "unreadable-workbook")])
     by_lower = {s.strip().lower(): s for s in sheet_names}
     for name in TABLE_NAMES:
         label = f"{path.name}[{name}]"
         sheet = by_lower.get(name)
         if sheet is None:
             problems.append(Problem(ERROR, label, None, None, "sheet is missing",
-                                    f"a sheet named '{name}' in {path.name}"))
+                                    f"a sheet named '{name}' in {path.name}", "missing-sheet"))
             continue
         try:
             cells = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except Exception as exc:
             problems.append(Problem(ERROR, label, None, None,
-                                    f"the sheet cannot be read ({exc})", "a plain sheet of cells"))
+                                    f"the sheet cannot be read ({exc})", "a plain sheet of cells",
+                                    "unreadable-sheet"))
             continue
         numbered = [(i + 1, [_cell_text(v) for v in row]) for i, row in enumerate(cells)]
         _add_table(tables, problems, name, label, numbered)

@@ -72,15 +72,15 @@ class _Checker:
     labels: dict[str, str]
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, severity: str, table: str, rows: pd.Series | list, column: str | None,
-            message: str | Callable[[object], str], expected: str | None = None,
-            values: pd.Series | list | None = None) -> None:
+    def add(self, severity: str, code: str, table: str, rows: pd.Series | list,
+            column: str | None, message: str | Callable[[object], str],
+            expected: str | None = None, values: pd.Series | list | None = None) -> None:
         rows = list(rows)
         vals = list(values) if values is not None else [None] * len(rows)
         for row, value in zip(rows, vals, strict=True):
             text = message(value) if callable(message) else message
             self.problems.append(Problem(severity, self.labels[table], int(row), column, text,
-                                         expected))
+                                         expected, code))
 
     def error(self, *args, **kwargs) -> None:
         self.add(ERROR, *args, **kwargs)
@@ -102,7 +102,7 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
         trimmed = [i for i, (a, b) in enumerate(zip(raw, cleaned, strict=True))
                    if b and len(a) != len(b)]
         if trimmed:
-            check.warn(table, [rows[i] for i in trimmed], column,
+            check.warn("text-trimmed", table, [rows[i] for i in trimmed], column,
                        "spaces around the text were removed")
         joined = "\n".join(cleaned)
         if UNSTORABLE_RE.search(joined):
@@ -111,7 +111,7 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
                 cleaned[i])})) for i in bad]
             for i in bad:
                 cleaned[i] = UNSTORABLE_RE.sub("", cleaned[i]).strip()
-            check.warn(table, [rows[i] for i in bad], column,
+            check.warn("characters-removed", table, [rows[i] for i in bad], column,
                        lambda v: f"removed characters a workbook cannot hold ({v})",
                        values=shown)
         if not joined.isascii():
@@ -123,7 +123,7 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
                         cleaned[i] = nfc
                         changed.append(i)
             if changed:
-                check.warn(table, [rows[i] for i in changed], column,
+                check.warn("text-normalised", table, [rows[i] for i in changed], column,
                            "text was normalised to Unicode NFC (composed letters)")
         frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
     return frame
@@ -136,7 +136,7 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
         if column.name not in raw.header and column.required:
             check.problems.append(Problem(
                 ERROR, raw.label, None, column.name, "required column is missing",
-                f"a header with {', '.join(spec.column_names)}"))
+                f"a header with {', '.join(spec.column_names)}", "missing-column"))
             complete = False
     frame = pd.DataFrame(raw.rows, columns=raw.header, dtype=object)
     frame = frame.loc[:, ~frame.columns.duplicated()]
@@ -210,43 +210,49 @@ def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
         if column.required:
             empty = array == ""
             if empty.any():
-                check.error(t, rows[empty], column.name, "is empty", _describe_expected(column))
+                check.error("empty-value", t, rows[empty], column.name, "is empty",
+                            _describe_expected(column))
         kind = column.kind
         if kind in (fmt.ID, fmt.REF):
             bad = _bad(values, ID_PATTERN.fullmatch)
-            message, expected = "is not a valid id", EXPECTED_ID
+            message, expected, code = "is not a valid id", EXPECTED_ID, "invalid-id"
         elif kind == fmt.ENUM:
             allowed = set(column.allowed)
             bad = _bad(values, allowed.__contains__)
             message, expected = "is not an allowed value", "one of " + ", ".join(column.allowed)
+            code = "not-allowed"
         elif kind in (fmt.PARTIAL_DATE, fmt.DATE):
             partial = kind == fmt.PARTIAL_DATE
             bad = _bad(values, lambda v, p=partial: _is_date(v, p))
-            message = "is not a real date"
+            message, code = "is not a real date", "invalid-date"
             expected = ("YYYY-MM-DD, or YYYY-MM / YYYY where only that is known" if partial
                         else "a date as YYYY-MM-DD")
         elif kind == fmt.YEAR:
             bad = _bad(values, re.compile(YEAR_RE).fullmatch)
             message, expected = "is not a year", "a four-digit year such as 2030"
+            code = "invalid-year"
         elif kind == fmt.NUMBER:
             bad = _bad(values, re.compile(NUMBER_RE).fullmatch)
-            message = "is not a number"
+            message, code = "is not a number", "invalid-number"
             expected = "a number such as 40 or 12.5 (the unit goes in 'unit')"
         elif kind == fmt.URL:
             bad = _bad(values, re.compile(URL_RE).fullmatch)
             message, expected = "is not a web address", "an address starting with http:// or https://"
+            code = "invalid-url"
         elif kind == fmt.COUNTRY:
             bad = _bad(values, countries.__contains__)
-            message = "is not an ISO 3166-1 alpha-2 country code"
+            message, code = "is not an ISO 3166-1 alpha-2 country code", "invalid-country"
             expected = ("two capital letters such as AZ, TR or GB; empty for an international "
                         "organisation")
         elif kind == fmt.IDLIST:
             bad = _bad(values, _is_id_list)
             message, expected = "is not a list of ids", EXPECTED_ID + ", separated by ';'"
+            code = "invalid-id-list"
         else:
             continue
         if bad.any():
-            check.error(t, rows[bad], column.name, lambda v, m=message: f"'{v}' {m}", expected,
+            check.error(code, t, rows[bad], column.name, lambda v, m=message: f"'{v}' {m}",
+                        expected,
                         values=array[bad])
 
 
@@ -266,7 +272,7 @@ def _check_unique(frame: pd.DataFrame, spec: fmt.Table, check: _Checker) -> None
     folded = present[key].str.strip().str.casefold()
     first_row = present.groupby(folded, sort=False)["_row"].transform("min")
     dup = folded.duplicated(keep="first")
-    check.error(spec.name, present["_row"][dup], key,
+    check.error("duplicate-id", spec.name, present["_row"][dup], key,
                 lambda v: f"'{v[0]}' is already used in row {v[1]}",
                 f"each {key} once (ids differing only in case count as the same)",
                 values=list(zip(present[key][dup], first_row[dup], strict=True)))
@@ -287,13 +293,14 @@ def _check_references(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
             s = frame[column.name]
             if column.kind == fmt.REF:
                 bad = (s != "") & s.str.fullmatch(ID_RE) & ~s.isin(known)
-                check.error(spec.name, frame["_row"][bad], column.name,
+                check.error("unknown-reference", spec.name, frame["_row"][bad], column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
                             f"an id listed in {target_file}", values=s[bad])
             else:
                 exploded = s.map(_split_list).explode().dropna()
                 exploded = exploded[exploded.str.fullmatch(ID_RE) & ~exploded.isin(known)]
-                check.error(spec.name, frame["_row"][exploded.index], column.name,
+                check.error("unknown-reference", spec.name, frame["_row"][exploded.index],
+                            column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
                             f"ids listed in {target_file}", values=exploded)
 
@@ -313,7 +320,7 @@ def _check_cycles(frame: pd.DataFrame, table: str, key: str, check: _Checker) ->
             cycle = path[path.index(node):]
             text = " -> ".join([*cycle, node])
             for member in cycle:
-                check.error(table, [rows[member]], "parent_id",
+                check.error("parent-cycle", table, [rows[member]], "parent_id",
                             f"'{parent[member]}' leads back to '{member}' ({text})",
                             "a parent that is not below the row itself")
         for member in path:
@@ -325,7 +332,8 @@ def _check_themes(themes: pd.DataFrame, check: _Checker) -> None:
     for required in fmt.REQUIRED_TOP_THEMES:
         if required not in top:
             row = themes.loc[themes["theme_id"] == required, "_row"]
-            check.error("themes", row if len(row) else [1], "theme_id" if len(row) else None,
+            check.error("missing-top-level-theme", "themes", row if len(row) else [1],
+                        "theme_id" if len(row) else None,
                         f"'{required}' must be a top-level theme (empty parent_id)"
                         if len(row) else f"the top-level theme '{required}' is missing",
                         "top-level themes green-economy, smes and digitalization")
@@ -358,10 +366,11 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
             active.add(node)
             node = parent.get(node, "")
     idle = ~parties["party_id"].isin(active)
-    check.warn("parties", parties["_row"][idle], "party_id",
+    check.warn("party-takes-part-in-nothing", "parties", parties["_row"][idle], "party_id",
                lambda v: f"'{v}' takes part in no agreement", values=parties["party_id"][idle])
     inferred = participation["certainty"] == "inferred"
-    check.warn("participation", participation["_row"][inferred], "certainty",
+    check.warn("inferred-participation", "participation", participation["_row"][inferred],
+               "certainty",
                "participation is inferred, not stated by the source; readers see it marked")
     # a theme with no agreement under it or under a finer theme
     used = set(agreements["themes"].map(_split_list).explode().dropna())
@@ -374,7 +383,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
             used.add(node)
             node = tparent.get(node, "")
     unused = ~themes["theme_id"].isin(used)
-    check.warn("themes", themes["_row"][unused], "theme_id",
+    check.warn("unused-theme", "themes", themes["_row"][unused], "theme_id",
                lambda v: f"no agreement is under theme '{v}'", values=themes["theme_id"][unused])
     _check_dated_after_sources(agreements, tables["sources"], check)
     # likely duplicate parties
@@ -383,7 +392,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                               strict=True):
         key = _normalised_name(name)
         if key and key in names and names[key][0] != pid:
-            check.warn("parties", [row], "name",
+            check.warn("likely-duplicate-party", "parties", [row], "name",
                        f"'{name}' looks like the same party as '{names[key][0]}' "
                        f"(row {names[key][1]})")
         else:
@@ -393,7 +402,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
         for other in [short, *_split_list(aliases)]:
             key = _normalised_name(other) if other else ""
             if key and key in names and names[key][0] != pid:
-                check.warn("parties", [names[key][1]], "name",
+                check.warn("likely-duplicate-party", "parties", [names[key][1]], "name",
                            f"the name equals an alias or short name of '{pid}' (row {row})")
 
 
@@ -419,7 +428,7 @@ def _check_dated_after_sources(agreements: pd.DataFrame, sources: pd.DataFrame,
         if dated and date_order(value)[0] > max(dated):
             rows.append(row)
             shown.append((value, max(dated)))
-    check.warn("agreements", rows, "signed_on",
+    check.warn("dated-after-sources", "agreements", rows, "signed_on",
                lambda v: f"dated {v[0]}, after every date of its sources (newest {v[1]})",
                values=shown)
 
@@ -463,14 +472,15 @@ def validate(raw: RawData,
         participation, agreements = tables["participation"], tables["agreements"]
         no_party = ~agreements["agreement_id"].isin(set(participation["agreement_id"]))
         no_party &= agreements["agreement_id"] != ""
-        check.error("agreements", agreements["_row"][no_party], "agreement_id",
+        check.error("agreement-without-party", "agreements", agreements["_row"][no_party],
+                    "agreement_id",
                     lambda v: f"agreement '{v}' has no party",
                     f"at least one row for it in {labels['participation']}",
                     values=agreements["agreement_id"][no_party])
         keys = ["agreement_id", "party_id", "role"]
         first = participation.groupby(keys, sort=False)["_row"].transform("min")
         twice = participation.duplicated(keys, keep="first")
-        check.error("participation", participation["_row"][twice], None,
+        check.error("duplicate-participation", "participation", participation["_row"][twice], None,
                     lambda v: f"party '{v[0]}' already takes the role '{v[1]}' in '{v[2]}' "
                               f"(row {v[3]})",
                     "each (agreement_id, party_id, role) once",
@@ -507,6 +517,6 @@ def _check_printable(tables: dict[str, pd.DataFrame], check: _Checker,
                 continue
             missing = s[mask].map(can_print)
             bad = missing != ""
-            check.warn(name, frame["_row"][mask][bad], column,
+            check.warn("unprintable-characters", name, frame["_row"][mask][bad], column,
                        lambda v: f"the briefings' font has no glyph for {v}; "
                                  "it prints as an empty box", values=missing[bad])

@@ -26,3 +26,17 @@ def test_the_readme_links_only_inside_the_repository() -> None:
     assert "../" not in readme
     for target in re.findall(r"`(docs/[^`]+)`", readme):
         assert (ROOT / target).exists(), target
+
+
+def test_every_problem_code_is_documented_with_an_example() -> None:
+    from reports.problems import CODES
+
+    docs = (ROOT / "docs" / "data-format.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", docs, re.M))
+    assert documented == set(CODES)
+    # and the code uses no code that is not in the list
+    used = set()
+    for path in (ROOT / "reports").rglob("*.py"):
+        used |= {c for c in re.findall(r'"([a-z]+(?:-[a-z0-9]+)+)"', path.read_text())
+                 if c in CODES or c.startswith(("invalid-", "missing-", "unknown-"))}
+    assert used <= set(CODES), used - set(CODES)

@@ -131,6 +131,37 @@ def test_each_mistake_is_named_with_file_row_and_column(
     errors = [str(p) for p in caught.value.problems if p.is_error]
     assert expected in errors
     assert not (output / "runs").exists() and not (output / "latest").exists()
+    # every problem, warnings included, has its stable code for tools to match on
+    from reports.problems import CODES
+
+    assert all(p.code in CODES for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("unknown_kind", "not-allowed"), ("impossible_date", "invalid-date"),
+    ("empty_required_title", "empty-value"), ("malformed_id", "invalid-id"),
+    ("unknown_party_reference", "unknown-reference"), ("lowercase_country", "invalid-country"),
+])
+def test_validate_as_json_gives_codes_and_locations(tmp_path: Path, name: str,
+                                                    code: str) -> None:
+    import json
+
+    from tests.test_faults import run_cli
+
+    _, table, row, column, value, _ = next(m for m in MISTAKES if m[0] == name)
+    folder = copy_bundled(tmp_path / "sources")
+    set_cell(folder, table, row, column, value)
+    done = run_cli("validate", "--sources", str(folder), "--format", "json")
+    assert done.returncode == 1
+    problems = json.loads(done.stdout)
+    wanted = {"file": f"{table}.csv", "row": row, "column": column, "code": code,
+              "severity": "error"}
+    assert any(wanted.items() <= p.items() for p in problems), problems
+    assert all(set(p) == {"file", "row", "column", "code", "severity", "message"}
+               for p in problems)
+    same = run_cli("run", "--sources", str(folder), "--output", str(tmp_path / "out"),
+                   "--format", "json")
+    assert same.returncode == 1 and json.loads(same.stdout) == problems
 
 
 def test_every_problem_is_reported_at_once_sorted_errors_first(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ class _Book:
 
     def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
         self.problems.append(Problem(WARNING, f"{self.file_label} sheet {sheet}", row, column,
-                                     message))
+                                     message, code="text-cut"))
 
     def write(self, model: Model, *, as_of: str, generated_at: dt.datetime,
               warnings: Sequence[Problem], changes: pd.DataFrame | None, sources_label: str,
