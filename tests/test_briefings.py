@@ -435,3 +435,15 @@ def test_big_counts_read_with_thousands_separators(tmp_path: Path, dias: Briefin
     assert BriefingTarget("Share", "share", 2024.5, "%", None).text == "2,024.5 % share"
     chart = bar_chart([(f"Party {i}", 5000 - i) for i in range(12)], 200)  # 4,990 and 4,989 hidden
     assert chart is not None and chart.others == "+ 2 others (4,989 to 4,990 each)"
+
+
+def test_the_font_cache_is_the_one_in_use() -> None:
+    from reportlab.pdfbase import pdfmetrics
+
+    from reports.render import fonts
+
+    fonts.register_fonts()
+    for face in (fonts.FONT, fonts.FONT_BOLD):
+        # subsets and their PDF objects built once per process, not once per briefing
+        assert isinstance(pdfmetrics.getFont(face), fonts._CachedTTFont), face
+    assert fonts.font_folder() == fonts.FONT_FOLDER  # the project's own files

@@ -615,6 +615,21 @@ class _FastWorksheet(WriteOnlyWorksheet):
         self._writer.xf.send(None)
 
 
+def fast_path_in_use() -> bool:
+    """Whether sheet rows go straight into the XML stream as text (the fast path), as they
+    do with et_xmlfile 2 and without lxml; a test and the benchmark ask."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    ws = _FastWorksheet(parent=book, title="probe")
+    book._sheets.append(ws)
+    ws.append(["probe"])
+    book.save(io.BytesIO())
+    return ws.raw_ok
+
+
 def _raw_writer(xf: Any) -> Callable[[str], object] | None:
     """The function writing text as it is into et_xmlfile's stream (None for others)."""
     write = getattr(xf, "_file", None)
