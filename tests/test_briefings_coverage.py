@@ -9,9 +9,6 @@ after ten edits.
 from __future__ import annotations
 
 import csv
-import email
-import email.policy
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -80,21 +77,11 @@ def page_texts(pdf: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def treaty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list]:
+    from tests.test_figures import produce
+
     tmp = tmp_path_factory.mktemp("treaties")
-    sources = treaty_database(tmp / "sources")
-    config = tmp / "agreement-reports.toml"
-    config.write_text(f'sources = "{sources}"\noutput = "output"\n[delivery]\n'
-                      'dry_run = true\nsender = "briefings@example.org"\n'
-                      '[[delivery.recipients]]\nemail = "themes@example.org"\n'
-                      'briefings = ["theme:*"]\n', encoding="utf-8")
-    done = run_cli("run", "--config", str(config))
-    assert done.returncode == 0, done.stderr
-    run = (tmp / "output" / "latest").resolve()
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    outbox = tmp / "output" / "outbox" / manifest["run_id"]
-    emails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-              for p in outbox.glob("*.eml")]
-    return run, manifest, emails
+    out = produce(tmp, treaty_database(tmp / "sources"), ("theme:*",))
+    return out.run, out.manifest, out.emails
 
 
 def test_every_party_and_country_has_its_briefing_listed_everywhere(treaty_run) -> None:

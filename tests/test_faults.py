@@ -280,24 +280,32 @@ def synthetic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def stop_job(job: subprocess.Popen, sig: signal.Signals) -> str:
+    """Send `sig` to the job's main process (if it still runs) and wait for it; every
+    process it had started must be gone within seconds. Returns its stderr."""
+    family = children(job.pid)
+    try:
+        if job.poll() is None:
+            os.kill(job.pid, sig)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    return stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_run_killed_while_briefings_render_leaves_no_process_and_a_free_lock(
         synthetic_sources: Path, tmp_path: Path, sig: signal.Signals) -> None:
     config = config_file(tmp_path, synthetic_sources)
     output = tmp_path / "output"
     job = start_cli("run", "--config", str(config), "--workers", "2")
-    try:
-        # render workers (and the workbook writer, unless it is done already)
-        wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
-                 "the render workers")
-        assert job.poll() is None, job.communicate()
-        family = children(job.pid)
-        os.kill(job.pid, sig)
-        _, stderr = job.communicate(timeout=30)
-    finally:
-        if job.poll() is None:
-            job.kill()
-    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    # render workers (and the workbook writer, unless it is done already)
+    wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
+             "the render workers")
+    assert job.poll() is None, job.communicate()
+    stderr = stop_job(job, sig)
     # the signal may land after publication: then the run is there, whole
     assert_latest_complete_or_absent(output)
     if sig == signal.SIGTERM and job.returncode != 0:
@@ -334,20 +342,11 @@ def test_a_run_killed_at_any_stage_is_complete_or_absent_and_the_next_run_goes_a
     config = config_file(tmp_path, synthetic_sources)
     output = tmp_path / "output"
     job = start_cli("run", "--config", str(config), "--workers", "2", "--debug")
-    family: set[int] = set()
-    try:
-        assert job.stderr is not None
-        for line in job.stderr:  # the debug log names each stage as it starts
-            if f"stage {stage} started" in line:
-                break
-        family = children(job.pid)
-        if job.poll() is None:
-            os.kill(job.pid, sig)
-        _, stderr = job.communicate(timeout=60)
-    finally:
-        if job.poll() is None:
-            job.kill()
-    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
+    assert job.stderr is not None
+    for line in job.stderr:  # the debug log names each stage as it starts
+        if f"stage {stage} started" in line:
+            break
+    stderr = stop_job(job, sig)
     assert_latest_complete_or_absent(output)
     if sig == signal.SIGTERM and job.returncode == 130:
         assert "Traceback" not in stderr
@@ -365,22 +364,15 @@ def test_ctrl_c_during_a_run_is_recorded_as_interrupted(
         synthetic_sources: Path, tmp_path: Path) -> None:
     config = config_file(tmp_path, synthetic_sources)
     job = start_cli("run", "--config", str(config), "--workers", "2", "--debug")
-    try:
-        assert job.stderr is not None
-        for line in job.stderr:  # rendering takes seconds from here: the run is not done
-            if "stage briefings started" in line:
-                break
-        wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
-                 "the render workers")
-        family = children(job.pid)
-        os.kill(job.pid, signal.SIGINT)
-        _, stderr = job.communicate(timeout=30)
-    finally:
-        if job.poll() is None:
-            job.kill()
+    assert job.stderr is not None
+    for line in job.stderr:  # rendering takes seconds from here: the run is not done
+        if "stage briefings started" in line:
+            break
+    wait_for(lambda: len(children(job.pid)) >= 2 or job.poll() is not None, 300,
+             "the render workers")
+    stderr = stop_job(job, signal.SIGINT)
     assert job.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "interrupted" in stderr
-    wait_for(lambda: not any(alive(pid) for pid in family), 10, "every child to exit")
     assert history(tmp_path / "output")[-1]["outcome"] == "interrupted"
 
 

@@ -35,14 +35,16 @@ class Outputs:
     emails: list[email.message.EmailMessage]
 
 
-def produce(tmp: Path, sources: Path) -> Outputs:
-    """One run of the command with a dry-run delivery of every briefing to one reader."""
+def produce(tmp: Path, sources: Path, subscriptions: tuple[str, ...] = (
+        "overview", "ministry:*", "company:*", "theme:*")) -> Outputs:
+    """One run of the command with a dry-run delivery of the subscribed briefings to one
+    reader."""
     config = tmp / "agreement-reports.toml"
     config.write_text(
         f'sources = "{sources}"\noutput = "output"\n[delivery]\ndry_run = true\n'
         'sender = "briefings@example.org"\n[[delivery.recipients]]\n'
-        'email = "reader@example.org"\nbriefings = ["overview", "ministry:*", "company:*", '
-        '"theme:*"]\n', encoding="utf-8")
+        f'email = "reader@example.org"\nbriefings = {json.dumps(list(subscriptions))}\n',
+        encoding="utf-8")
     done = run_cli("run", "--config", str(config))
     assert done.returncode == 0, done.stderr
     run = (tmp / "output" / "latest").resolve()
