@@ -191,3 +191,17 @@ def test_changes_beyond_page_one_continue_where_page_one_says(
     rest = " ".join(pages[int(pointer[2]) - 1:])
     assert rest.index("Since the last briefing, continued") < rest.index(f"“Number {shown}”")
     assert "“Number 39”" in rest
+
+
+def test_a_briefing_of_one_agreement_is_one_page(bundled_model, tmp_path: Path) -> None:  # noqa: ANN001
+    from pypdf import PdfReader
+
+    from reports.briefings import build_briefings
+    from reports.render.pdf import render_briefings
+
+    ones = [b for b in build_briefings(bundled_model, "2024-11-27")
+            if len(b.agreements) == 1]
+    assert len(ones) > 10  # most companies, agencies and countries of the bundled data
+    render_briefings(ones, tmp_path, workers=1)
+    for b in ones:
+        assert len(PdfReader(tmp_path / f"{b.name}.pdf").pages) == 1, b.name
