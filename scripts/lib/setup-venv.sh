@@ -6,8 +6,8 @@
 #     setup_venv test       # the project with its [test] extras
 #
 # It finds a Python 3.11+, creates .venv when it is missing (or unusable),
-# installs the exact versions of the lock file (requirements.lock, or
-# requirements-test.lock with the test extras; every file checked against its
+# installs the exact versions of the lock file (requirements.txt, or
+# requirements-test.txt with the test extras; every file checked against its
 # hash), then the project itself in editable mode without resolving anything
 # again. The install is skipped when a stamp file .venv/.installed-<sha256 of
 # pyproject.toml, the lock file and the extras> says it was already done, so
@@ -86,7 +86,7 @@ _venv_stamp() {
     "$VENV_DIR/bin/python" - "$1" <<'PY'
 import hashlib, sys
 digest = hashlib.sha256()
-lock = "requirements-test.lock" if sys.argv[1] == "test" else "requirements.lock"
+lock = "requirements-test.txt" if sys.argv[1] == "test" else "requirements.txt"
 for name in ("pyproject.toml", lock):
     with open(name, "rb") as fh:
         digest.update(fh.read())
@@ -118,9 +118,9 @@ setup_venv() {
         done
     fi
 
-    lock=requirements.lock
+    lock=requirements.txt
     if [ "$extras" = test ]; then
-        lock=requirements-test.lock
+        lock=requirements-test.txt
     fi
     [ -f "$lock" ] || _venv_die "$lock not found: it pins every version the tests passed with"
     echo "Installing the locked versions ($lock) and the project into $VENV_DIR..." >&2
