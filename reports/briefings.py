@@ -433,8 +433,8 @@ class _Builder:
                            f"No agreement or discussion{at} is recorded.")
             if discussions and scope == "theme":
                 titles = join_names([f"\u201c{d.title}\u201d" for d in discussions[:3]])
-                more = f" and {len(discussions) - 3:,} more" if len(discussions) > 3 else ""
-                out.append(f"Discussions under it: {titles}{more}.")
+                others = f" and {len(discussions) - 3:,} more" if len(discussions) > 3 else ""
+                out.append(f"Discussions under it: {titles}{others}.")
         else:
             below = sorted(self.display[p] for p in members or () if p != subject_id)
             if scope == "country":
@@ -516,8 +516,8 @@ def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) 
     if "theme" in scopes:
         at = model.agreement_themes
         for tid in model.top_themes:
-            ids = list(dict.fromkeys(at.loc[at["theme_id"] == tid, "agreement_id"]))
-            out.append(b.build(f"theme-{tid}", "theme", tid, ids, None))
+            under = list(dict.fromkeys(at.loc[at["theme_id"] == tid, "agreement_id"]))
+            out.append(b.build(f"theme-{tid}", "theme", tid, under, None))
     return out
 
 

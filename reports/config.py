@@ -167,7 +167,7 @@ def check_timezone(name: str, where: str = "") -> str:
     """
     from zoneinfo import ZoneInfo
 
-    import pytz
+    import pytz  # type: ignore[import-untyped]  # schedule's own time zones
 
     known = name in pytz.all_timezones_set
     if known:

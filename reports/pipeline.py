@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from . import processes
 from . import publish as pub
@@ -159,7 +159,7 @@ def _append(output: Path, record: dict) -> None:
 BACKGROUND_FROM = 2_000
 
 
-class _Job:
+class _Job(Generic[T]):
     """A job run in a forked process while this one goes on (or in-process, at `result()`).
 
     `result()` returns the job's value or raises its exception. Leaving the `with`
@@ -210,7 +210,7 @@ class _Job:
             raise value
         return value  # type: ignore[return-value]
 
-    def __enter__(self) -> _Job:
+    def __enter__(self) -> _Job[T]:
         return self
 
     def __exit__(self, *_: object) -> None:

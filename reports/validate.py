@@ -8,6 +8,7 @@ only over the rows that are wrong.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -223,7 +224,7 @@ def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
             code = "not-allowed"
         elif kind in (fmt.PARTIAL_DATE, fmt.DATE):
             partial = kind == fmt.PARTIAL_DATE
-            bad = _bad(values, lambda v, p=partial: _is_date(v, p))
+            bad = _bad(values, functools.partial(_is_date, partial=partial))
             message, code = "is not a real date", "invalid-date"
             expected = ("YYYY-MM-DD, or YYYY-MM / YYYY where only that is known" if partial
                         else "a date as YYYY-MM-DD")

@@ -692,8 +692,8 @@ class _Briefing:
         if not via:
             return ""
         itself = "itself and " if any(p.party_id == self.b.subject_id for p in own) else ""
-        names = ", ".join(via[:-1]) + " and " + via[-1] if len(via) > 1 else via[0]
-        return f"{self.b.subject} took part {itself}via {names}."
+        joined = ", ".join(via[:-1]) + " and " + via[-1] if len(via) > 1 else via[0]
+        return f"{self.b.subject} took part {itself}via {joined}."
 
     def column_widths(self, agreements: Sequence[BriefingAgreement]) -> list[float]:
         """Kind, date and status as wide as their longest word (capped); the rest shared out."""

@@ -25,11 +25,11 @@ import re
 import shutil
 import warnings as py_warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import quote, urlsplit
 
 import pandas as pd
@@ -208,7 +208,7 @@ class _Book:
         events = [e for e in dict.fromkeys(model.agreements["event"]) if e]
         title = f"{', '.join(events)} agreements — workbook" if 0 < len(events) <= 3 \
             else "Agreements — workbook"
-        title = self.clean_texts([title], OVERVIEW, None, 1)[0]
+        title = str(self.clean_texts([title], OVERVIEW, None, 1)[0])
         label = self.clean_texts([sources_label or "(not given)"], OVERVIEW, "Data from", 5)[0]
         guide = _reading_guide(tables)
         figures_rows = len(_key_figures(model, by_name["ByCountry"], 0))
@@ -310,7 +310,7 @@ class _Book:
                 return values
             return [_number(v) for v in values]
         if kind == PERCENT:
-            return [None if (v := _number(p)) is None else self.percent_cell(ws, v)
+            return [None if (v := _number(p)) is None else self.percent_cell(ws, cast(float, v))
                     for p in series.tolist()]
         values = [(v or None) if v.__class__ is str else _plain(v) for v in series.tolist()]
         values = self.clean_texts(values, sheet.title, header, top)
@@ -383,7 +383,7 @@ class _Book:
         return cell
 
     def internal_link(self, ws: WriteOnlyWorksheet, value: str, sheet: str) -> Cell:
-        cell = self.text_cell(ws, value, self.link)
+        cell = cast(Cell, self.text_cell(ws, value, self.link))
         cell.hyperlink = Hyperlink(ref="", location=f"'{sheet}'!A1")
         return cell
 
@@ -581,6 +581,7 @@ class _FastWorksheet(WriteOnlyWorksheet):
     """
 
     raw_ok = False  # whether the XML stream takes text as it is (known after a first row)
+    _writer: Any  # openpyxl's attribute: None until the first row, then the row writer
 
     def _values_to_row(self, values: Iterable[object], row_idx: int) -> Iterable[object]:
         return values
@@ -590,7 +591,7 @@ class _FastWorksheet(WriteOnlyWorksheet):
             self._writer = _FastRowWriter(self)
             self._writer.write_top()
 
-    def _write_rows(self) -> Iterator[None]:
+    def _write_rows(self) -> Generator[None, Any, None]:
         """openpyxl's row loop (WriteOnlyWorksheet._write_rows), which also takes
         `_RawRows`: sheet XML of several rows, written as it is."""
         try:
@@ -605,8 +606,9 @@ class _FastWorksheet(WriteOnlyWorksheet):
                 while True:
                     row = yield
                     if isinstance(row, _RawRows):
+                        assert write is not None  # raw rows are sent only when raw_ok
                         write(row.xml)
-                        row_idx += row.count
+                        row_idx += row.rows
                         continue
                     self._writer.write_row(xf, self._values_to_row(row, row_idx), row_idx)
                     row_idx += 1
@@ -645,7 +647,7 @@ class _Styled(NamedTuple):
 
 class _RawRows(NamedTuple):
     xml: str
-    count: int
+    rows: int
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -688,7 +690,7 @@ class _FastRowWriter(WorksheetWriter):
         for j, values in enumerate(columns, 1):
             letter = get_column_letter(j)
             if all(v is None or v.__class__ is str for v in values):
-                texts = [v if v is None else _xml_text(v) for v in values]
+                texts = [v if v is None else _xml_text(cast(str, v)) for v in values]
                 cells.append(["" if t is None else
                               f'<c r="{letter}{r}" t="inlineStr"><is><t{t[0]}>{t[1]}</t></is></c>'
                               for r, t in zip(numbers, texts, strict=True)])
@@ -721,7 +723,7 @@ class _FastRowWriter(WorksheetWriter):
         if kind is str:
             return _string_xml(ref, "", value)  # type: ignore[arg-type]
         if kind is _Styled:
-            inner, style = value  # type: ignore[misc]
+            inner, style = cast(_Styled, value)
             s = f' s="{self.ws.parent._cell_styles.add(style)}"'
             if inner.__class__ is str:
                 return _string_xml(ref, s, inner)
@@ -795,13 +797,15 @@ class _StampedZip(zipfile.ZipFile):
         info.external_attr = 0o600 << 16
         return info
 
-    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo, data: str | bytes,
+    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo,  # type: ignore[override]
+                 data: str | bytes,
                  compress_type: int | None = None, compresslevel: int | None = None) -> None:
         if isinstance(zinfo_or_arcname, str):
             zinfo_or_arcname = self._info(zinfo_or_arcname)
         super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
 
-    def write(self, filename: str | os.PathLike[str], arcname: str | None = None,
+    def write(self, filename: str | os.PathLike[str],  # type: ignore[override]
+              arcname: str | None = None,
               compress_type: int | None = None, compresslevel: int | None = None) -> None:
         info = self._info(str(arcname or filename))
         info.file_size = os.path.getsize(filename)
@@ -881,7 +885,7 @@ def _targets_frame(model: Model) -> pd.DataFrame:
     is_percent = frame["unit"].astype(str).str.strip() == "%"
     values = pd.to_numeric(frame["value"], errors="coerce")
     percent = (values / 100).where(is_percent)
-    frame.insert(int(frame.columns.get_loc("unit")) + 1, PERCENT_COLUMN, percent)
+    frame.insert(cast(int, frame.columns.get_loc("unit")) + 1, PERCENT_COLUMN, percent)
     return frame
 
 
@@ -1131,7 +1135,7 @@ def _chars_per_line(width: float) -> int:
 
 def _widths(frame: pd.DataFrame) -> dict[int, float]:
     """Column widths fitting the header and the first rows, within MIN_WIDTH..MAX_WIDTH."""
-    widths: dict[str, float] = {}
+    widths: dict[int, float] = {}
     sample = frame.head(WIDTH_SAMPLE_ROWS)
     for j, header in enumerate(_headers(frame)):
         longest = len(header) + 3  # room for the filter button
