@@ -19,6 +19,8 @@ Each such change is returned as a warning and listed on the DataQuality sheet.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import math
 import os
 import re
@@ -55,6 +57,7 @@ from ..model import Model
 from ..problems import WARNING, Problem
 
 CREATOR = "agreement-reports"
+log = logging.getLogger(__name__)
 
 # Excel's limits (support.microsoft.com, "Excel specifications and limits")
 CELL_TEXT_LIMIT = 32_767  # characters (UTF-16 code units) in one cell
@@ -130,6 +133,7 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
+    _warn_if_slow()
     book = _Book(path.name)
     saving = False
     try:
@@ -615,6 +619,17 @@ class _FastWorksheet(WriteOnlyWorksheet):
             except GeneratorExit:
                 pass
         self._writer.xf.send(None)
+
+
+@functools.cache
+def _warn_if_slow() -> None:
+    """Say so, once, when openpyxl took lxml's stream (it was imported before `reports`,
+    which tells it not to): the workbook is then written about five times slower."""
+    from openpyxl.xml import LXML
+
+    if LXML:
+        log.warning("openpyxl uses lxml here (it was imported before the reports package): "
+                    "the workbook is written on its slow path; set OPENPYXL_LXML=False")
 
 
 def fast_path_in_use() -> bool:
