@@ -324,10 +324,6 @@ def compute_all(model: Model) -> None:
     country_figures(model)
 
 
-def figure_map(figures: Iterable[Figure]) -> dict[str, int]:
-    return {f.label: f.value for f in figures}
-
-
 def figures_sentence(values: dict[str, int]) -> str:
     """The data set's figures in words, for the e-mails and the command's closing line:
     '7 agreements, 1 discussion, 19 parties taking part (21 in the register), 8 countries

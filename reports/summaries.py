@@ -6,7 +6,6 @@ column. Column names are the ones readers see in the workbook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 import pandas as pd
@@ -34,18 +33,9 @@ def country_name(code: str) -> str:
     return getattr(country, "common_name", None) or country.name
 
 
-def _memo(model: Model, key: str, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """`make()` once per model: several tables start from the same frame (callers never
-    modify it). Kept in the model's own dictionary, so it goes with the model."""
-    cache: dict[str, pd.DataFrame] = model.__dict__.setdefault("_summaries_memo", {})
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
-
-
 def _participation_of(model: Model) -> pd.DataFrame:
-    return _memo(model, "participation pairs", lambda: model.participation[
-        ["agreement_id", "party_id"]].drop_duplicates())
+    """Distinct (agreement_id, party_id) pairs: the same frame figures.py counts from."""
+    return figures.participation_pairs(model)
 
 
 def agreement_counts_by_party(model: Model) -> pd.DataFrame:
