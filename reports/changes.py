@@ -155,6 +155,8 @@ def diff(before: dict, after: dict) -> list[Change]:
         old, new = before.get(table, {}), after.get(table, {})
         for key in sorted(old.keys() | new.keys()):
             o, n = old.get(key), new.get(key)
+            if o == n:  # most rows: nothing to say, nothing to label
+                continue
             row = n or o or {}
             agreements = tuple(filter(None, [row.get("agreement_id", "")]))
             parties = tuple(filter(None, [row.get("party_id", "")]))
