@@ -40,6 +40,16 @@ from .summaries import country_name, party_country_code
 
 SCOPES = ("overview", "ministry", "company", "party", "country", "theme")
 ORDER = "Newest first, undated last; discussions stand among the agreements by date."
+# What a briefing shows of its agreements (the PDF and so the content): more than
+# LARGE_BRIEFING agreements get cards for the CARDS_IN_LARGE most recent and a table of
+# the TABLE_ROWS_MAX most recent; the workbook has them all. Cards are most of a
+# briefing's pages; past a dozen agreements a reader scans the table.
+LARGE_BRIEFING = 12
+CARDS_IN_LARGE = 5
+TABLE_ROWS_MAX = 500  # about 17 pages
+# Bumped whenever what a briefing shows, or how, changes in a way its data version does
+# not see (a new sentence, a new layout): a run then builds every briefing again
+CONTENT_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,34 @@ class Briefing:
     subthemes: tuple[tuple[str, int], ...] = ()
     changes: tuple[str, ...] | None = None  # None: no earlier run to compare with
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    # `agreements` holds what the briefing lists (the TABLE_ROWS_MAX most recent); these
+    # say what it covers in all. -1 / None: the listed agreements are all of them
+    count: int = -1  # agreements and discussions it covers
+    with_discussions: bool | None = None  # whether any of them is a discussion
+    recent: tuple[BriefingAgreement, ...] | None = None  # its cards when it is large
+
+    @property
+    def total(self) -> int:
+        """How many agreements and discussions the briefing covers (it lists at most
+        TABLE_ROWS_MAX of them)."""
+        return len(self.agreements) if self.count < 0 else self.count
+
+    @property
+    def has_discussions(self) -> bool:
+        if self.with_discussions is None:
+            return any(a.is_discussion for a in self.agreements)
+        return self.with_discussions
+
+    @property
+    def cards(self) -> tuple[BriefingAgreement, ...]:
+        """The agreements shown as cards: all of them, or in a large briefing the
+        CARDS_IN_LARGE most recent signed ones (any, when none is signed)."""
+        if self.recent is not None:
+            return self.recent
+        if self.total <= LARGE_BRIEFING:
+            return self.agreements
+        signed = [a for a in self.agreements if not a.is_discussion] or self.agreements
+        return tuple(signed[:CARDS_IN_LARGE])
 
     @property
     def filename(self) -> str:
@@ -147,8 +185,9 @@ class Briefing:
         same way in every process (strings, numbers and None only). Agreements
         contribute their own cached digest: they are shared by many briefings.
         """
-        head = repr(dataclasses.replace(self, agreements=()))
-        payload = "\n".join([head, *(a.digest for a in self.agreements)])
+        head = repr(dataclasses.replace(self, agreements=(), recent=None))
+        payload = "\n".join([CONTENT_FORMAT, head, *(a.digest for a in self.agreements),
+                             "cards", *(a.digest for a in self.cards)])
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -182,6 +221,9 @@ def join_names(names: list[str]) -> str:
 
 
 class _Builder:
+    """Builds briefings from the model; an agreement's content is built the first time a
+    briefing lists it, so that a run building a few briefings builds few agreements."""
+
     def __init__(self, model: Model, as_of: str) -> None:
         self.m = model
         self.as_of = as_of
@@ -213,62 +255,77 @@ class _Builder:
         self.party_rows = party_figures(model).to_dict("index")
         self.theme_rows = theme_figures(model).to_dict("index")
         self.country_rows = country_figures(model).to_dict("index")
-        self.base = self._base_agreements()
+        parties = model.data.parties
+        self.party_country = dict(zip(parties["party_id"].tolist(),
+                                      parties["country"].tolist(), strict=True))
+        self.party_kind = dict(zip(parties["party_id"].tolist(), parties["kind"].tolist(),
+                                   strict=True))
+        themes = model.data.themes
+        self.theme_name = dict(zip(themes["theme_id"].tolist(), themes["name"].tolist(),
+                                   strict=True))
+        self._sources_frame = model.data.sources
+        self._sources: dict[str, BriefingSource] | None = None
+        a = model.data.agreements
+        self.columns = {c: a[c].tolist() for c in (
+            "title", "kind", "signed_on", "status", "event", "location", "summary", "themes",
+            "source_ids")}
+        ids = a["agreement_id"].tolist()
+        self.row_of = {aid: n for n, aid in enumerate(ids)}
+        self.kind_of = dict(zip(ids, self.columns["kind"], strict=True))
+        self.signed_on = dict(zip(ids, self.columns["signed_on"], strict=True))
+        self.title_of = dict(zip(ids, self.columns["title"], strict=True))
+        self.status_of = dict(zip(ids, self.columns["status"], strict=True))
+        self.base: dict[str, BriefingAgreement] = {}
+        self._party_cache: dict[tuple, BriefingParty] = {}
         # one order everywhere (ORDER): newest first, undated last, discussions among the
         # others by date, then by title and id; ranked once here, so that each briefing
         # sorts plain integers
-        ranked = sorted(self.base, key=lambda a: (self.title_of[a], a))
-        ranked.sort(key=lambda a: self.signed_on[a], reverse=True)
-        ranked.sort(key=lambda a: not self.signed_on[a])
+        ranked = sorted(ids, key=lambda aid: (self.title_of[aid], aid))
+        ranked.sort(key=lambda aid: self.signed_on[aid], reverse=True)
+        ranked.sort(key=lambda aid: not self.signed_on[aid])
         self.rank = {aid: n for n, aid in enumerate(ranked)}
-        # each agreement's party ids and their countries, for counting partners
-        self.party_ids = {aid: frozenset(p.party_id for p in a.parties)
-                          for aid, a in self.base.items()}
-        self.inferred = {aid: n for aid, a in self.base.items()
-                         if (n := sum(p.certainty == "inferred" for p in a.parties))}
+        # each agreement's party ids, for counting partners
+        self.party_ids = {aid: frozenset(p[0] for p in parts)
+                          for aid, parts in self.part_by_agreement.items()}
+        self.inferred = {aid: n for aid, parts in self.part_by_agreement.items()
+                         if (n := sum(p[2] == "inferred" for p in parts))}
 
-    @staticmethod
-    def _records(frame: pd.DataFrame, key: str) -> dict[str, dict]:
-        return {r[key]: r for r in frame.to_dict("records")}
+    def source(self, source_id: str) -> BriefingSource:
+        if self._sources is None:
+            self._sources = {r["source_id"]: BriefingSource(r["publisher"], r["title"], r["url"],
+                                                            r["published_on"])
+                             for r in self._sources_frame.to_dict("records")}
+        return self._sources[source_id]
 
-    def _base_agreements(self) -> dict[str, BriefingAgreement]:
-        """Every agreement built once, as plain values (pandas look-ups per cell are slow)."""
-        m = self.m
-        parties = self._records(m.data.parties, "party_id")
-        self.party_country = {pid: r["country"] for pid, r in parties.items()}
-        self.theme_name = {r["theme_id"]: r["name"] for r in m.data.themes.to_dict("records")}
-        self.kind_of: dict[str, str] = {}
-        self.signed_on: dict[str, str] = {}
-        self.title_of: dict[str, str] = {}
-        sources = {sid: BriefingSource(r["publisher"], r["title"], r["url"], r["published_on"])
-                   for sid, r in self._records(m.data.sources, "source_id").items()}
-        party_cache: dict[tuple, BriefingParty] = {}
-        out: dict[str, BriefingAgreement] = {}
-        for a in m.data.agreements.to_dict("records"):
-            aid = a["agreement_id"]
-            self.kind_of[aid], self.signed_on[aid], self.title_of[aid] = (
-                a["kind"], a["signed_on"], a["title"])
-            members = []
-            for pid, role, cert, note in self.part_by_agreement.get(aid, []):
-                key = (pid, role, cert, note)
-                party = party_cache.get(key)
-                if party is None:
-                    p = parties[pid]
-                    code = party_country_code(p["kind"], p["country"])
-                    party = party_cache[key] = BriefingParty(
-                        pid, self.display[pid], p["kind"], p["country"], country_name(code),
-                        role, cert, note)
-                members.append(party)
-            out[aid] = BriefingAgreement(
-                aid, a["title"], a["kind"], a["signed_on"], a["status"], a["event"],
-                a["location"], a["summary"], tuple(self.theme_name[t] for t in a["themes"]),
-                tuple(members), tuple(self.targets_by_agreement.get(aid, [])),
-                tuple(sources[sid] for sid in a["source_ids"]))
-        return out
+    def base_agreement(self, aid: str) -> BriefingAgreement:
+        """The agreement as plain values (pandas look-ups per cell are slow), built once."""
+        built = self.base.get(aid)
+        if built is not None:
+            return built
+        columns, row = self.columns, self.row_of[aid]
+        members = []
+        for pid, role, cert, note in self.part_by_agreement.get(aid, []):
+            key = (pid, role, cert, note)
+            party = self._party_cache.get(key)
+            if party is None:
+                kind, code = self.party_kind[pid], self.party_country[pid]
+                party = self._party_cache[key] = BriefingParty(
+                    pid, self.display[pid], kind, code,
+                    country_name(party_country_code(kind, code)), role, cert, note)
+            members.append(party)
+        built = self.base[aid] = BriefingAgreement(
+            aid, columns["title"][row], columns["kind"][row], columns["signed_on"][row],
+            columns["status"][row], columns["event"][row], columns["location"][row],
+            columns["summary"][row],
+            tuple(self.theme_name[t] for t in columns["themes"][row]),
+            tuple(members), tuple(self.targets_by_agreement.get(aid, [])),
+            tuple(self.source(sid) for sid in columns["source_ids"][row]))
+        return built
 
-    def agreement(self, aid: str, members: set[str] | None, subject_id: str) -> BriefingAgreement:
+    def agreement(self, aid: str, members: frozenset[str] | None,
+                  subject_id: str) -> BriefingAgreement:
         """The agreement as a briefing shows it; in a party's, members below it marked `via`."""
-        base = self.base[aid]
+        base = self.base_agreement(aid)
         if members is None or len(members) == 1:
             return base
         if not any(p.party_id in members and p.party_id != subject_id for p in base.parties):
@@ -278,9 +335,9 @@ class _Builder:
                         for p in base.parties)
         return dataclasses.replace(base, parties=parties)
 
-    def build(self, name: str, scope: str, subject_id: str, agreement_ids: list[str],
-              members: set[str] | None) -> Briefing:
+    def build(self, plan: Plan, changes: tuple[str, ...] | None = None) -> Briefing:
         m = self.m
+        scope, subject_id, members = plan.scope, plan.subject_id, plan.members
         subject = ""
         if scope in ("ministry", "company", "party"):
             subject = self.display[subject_id]
@@ -288,12 +345,17 @@ class _Builder:
             subject = country_name(subject_id.upper())
         elif scope == "theme":
             subject = self.theme_name[subject_id]
-        order = sorted(agreement_ids, key=self.rank.__getitem__)
+        order = sorted(plan.agreement_ids, key=self.rank.__getitem__)
+        kind_of = self.kind_of
+        signed = [a for a in order if kind_of[a] != DISCUSSION]
+        discussions = [a for a in order if kind_of[a] == DISCUSSION]
         # a country's parties are told by their country, not marked one by one
         marked = members if scope != "country" else None
-        agreements = tuple(self.agreement(a, marked, subject_id) for a in order)
-        signed = [a for a in agreements if a.kind != DISCUSSION]
-        discussions = [a for a in agreements if a.kind == DISCUSSION]
+        listed = tuple(self.agreement(a, marked, subject_id) for a in order[:TABLE_ROWS_MAX])
+        recent = None
+        if len(order) > LARGE_BRIEFING:
+            recent = tuple(self.agreement(a, marked, subject_id)
+                           for a in (signed or order)[:CARDS_IN_LARGE])
         # charts count agreements only (discussions have their own figure); partners are
         # named from agreements and discussions alike
         partner_agreements: Counter[str] = Counter()
@@ -301,11 +363,11 @@ class _Builder:
         code_count: Counter[str] = Counter()
         party_country = self.party_country
         for aid in order:
-            outside = self.party_ids[aid]
+            outside = self.party_ids.get(aid, frozenset())
             if members is not None:
                 outside = outside - members
             partner_any.update(outside)
-            if self.kind_of[aid] != DISCUSSION:
+            if kind_of[aid] != DISCUSSION:
                 partner_agreements.update(outside)
                 code_count.update({party_country[p] for p in outside})
         code_count.pop("", None)
@@ -313,15 +375,15 @@ class _Builder:
         for code, n in code_count.items():
             country_count[country_name(code)] += n
         theme_count: Counter[str] = Counter()
-        for a in signed:
-            for tid in self.themes_by_agreement.get(a.agreement_id, []):
+        for aid in signed:
+            for tid in self.themes_by_agreement.get(aid, []):
                 if tid in self.top_themes:
                     theme_count[self.theme_name[tid]] += 1
         by_theme = tuple((self.theme_name[t], theme_count[self.theme_name[t]])
                          for t in m.top_themes)
         subthemes = self.subthemes(scope, subject_id)
-        kind_count = Counter(a.kind for a in agreements)
-        targets = [t for a in signed for t in a.targets]
+        kind_count = Counter(kind_of[a] for a in order)
+        targets = [t for aid in signed for t in self.targets_by_agreement.get(aid, [])]
         title_scope = subject if scope != "overview" else self.dataset
         what = "Agreements and discussions" if discussions else "Agreements"
         at = f" at {self.event}" if self.event else ""
@@ -348,15 +410,17 @@ class _Builder:
         members_names = tuple(self.display[p] for p in sorted(members or ())
                               if p != subject_id)
         return Briefing(
-            name=name, scope=scope, subject_id=subject_id, subject=subject, title=title,
+            name=plan.name, scope=scope, subject_id=subject_id, subject=subject, title=title,
             event=self.event, as_of=self.as_of, dataset=self.dataset, members=members_names,
-            agreements=agreements, figures=figures, summary=summary, by_theme=by_theme,
+            agreements=listed, figures=figures, summary=summary, by_theme=by_theme,
             subthemes=subthemes,
             by_kind=tuple(sorted(kind_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             by_country=tuple(sorted(country_count.items(), key=lambda kv: (-kv[1], kv[0]))),
             partners=tuple(pair for pair in partners if pair[1]),
+            changes=changes,
             keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
                                                        title_scope)))),
+            count=len(order), with_discussions=bool(discussions), recent=recent,
         )
 
     def subthemes(self, scope: str, subject_id: str) -> tuple[tuple[str, int], ...]:
@@ -379,7 +443,7 @@ class _Builder:
                      int(rows[t][AGREEMENTS])) for t in finer[:3]]
         return tuple(out)
 
-    def figures(self, scope: str, subject_id: str, members: set[str] | None
+    def figures(self, scope: str, subject_id: str, members: frozenset[str] | None
                 ) -> tuple[tuple[str, str], ...]:
         """The key figures, taken from figures.py under the labels the workbook uses."""
         if scope == "overview":
@@ -399,12 +463,13 @@ class _Builder:
         return tuple((label + suffix, f"{row[label + suffix]:,}") for label in (
             AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
 
-    def sentences(self, scope: str, subject: str, signed: list[BriefingAgreement],
-                  discussions: list[BriefingAgreement], partners: list[tuple[str, int]],
-                  figures: tuple[tuple[str, str], ...], themes: Counter[str],
-                  targets: list[BriefingTarget], members: set[str] | None, subject_id: str,
+    def sentences(self, scope: str, subject: str, signed: list[str], discussions: list[str],
+                  partners: list[tuple[str, int]], figures: tuple[tuple[str, str], ...],
+                  themes: Counter[str], targets: list[BriefingTarget],
+                  members: frozenset[str] | None, subject_id: str,
                   inferred: int) -> tuple[str, ...]:
-        """The executive summary, with the briefing's own key figures (never recounted)."""
+        """The executive summary, with the briefing's own key figures (never recounted).
+        `signed` and `discussions` are agreement ids, in the briefing's order."""
         value = {label.removesuffix(ROLLED_UP): text for label, text in figures}
         if not signed and not discussions:  # an empty briefing says so, and only that
             return ((f"No agreement in this data set is under {subject}." if scope == "theme"
@@ -416,7 +481,7 @@ class _Builder:
         counted = plural(len(signed), "agreement")
         if discussions:
             counted += f" and {plural(len(discussions), 'discussion')}"
-        statuses = status_phrase(a.status for a in signed)
+        statuses = status_phrase(self.status_of[a] for a in signed)
         status_note = f" ({statuses})" if signed else ""
         out: list[str] = []
         if scope in ("overview", "theme"):
@@ -432,7 +497,7 @@ class _Builder:
                            f"{subject}." if scope == "theme" else
                            f"No agreement or discussion{at} is recorded.")
             if discussions and scope == "theme":
-                titles = join_names([f"\u201c{d.title}\u201d" for d in discussions[:3]])
+                titles = join_names([f"\u201c{self.title_of[d]}\u201d" for d in discussions[:3]])
                 others = f" and {len(discussions) - 3:,} more" if len(discussions) > 3 else ""
                 out.append(f"Discussions under it: {titles}{others}.")
         else:
@@ -466,9 +531,9 @@ class _Builder:
                 [t.value for t in targets], [t.unit for t in targets], listed))
         else:
             out.append("No target is recorded.")
-        open_ = [a for a in signed if a.status == "open"]
+        open_ = [a for a in signed if self.status_of[a] == "open"]
         if open_:
-            noun = ("declaration" if all(a.kind == "declaration" for a in open_)
+            noun = ("declaration" if all(self.kind_of[a] == "declaration" for a in open_)
                     else "agreement")
             out.append(f"{plural(len(open_), noun)} "
                        f"{'is' if len(open_) == 1 else 'are'} open for others to join.")
@@ -482,43 +547,79 @@ def _count_words(text: str, one: str, many: str) -> str:
     return f"{text} {one if text == '1' else many}"
 
 
-def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES) -> list[Briefing]:
-    """Every briefing of the run: the overview; one per party taking part in something,
-    itself or through a party below it (ministry, company, or party for every other
-    kind); one per country with a party in some agreement; one per top-level theme."""
-    b = _Builder(model, as_of)
-    out: list[Briefing] = []
+@dataclass(frozen=True)
+class Plan:
+    """A briefing the run makes, known before its content is built: which agreements it
+    covers and, for a party or a country, which parties count as its own."""
+
+    name: str
+    scope: str
+    subject_id: str
+    agreement_ids: frozenset[str]
+    members: frozenset[str] | None  # a party and the parties below it; a country's parties
+
+
+def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]:
+    """Every briefing of the run, in the order the run lists them: the overview; one per
+    party taking part in something, itself or through a party below it (ministry,
+    company, or party for every other kind); one per country with a party in some
+    agreement; one per top-level theme."""
+    out: list[Plan] = []
     if "overview" in scopes:
-        out.append(b.build("overview", "overview", "", list(model.agreements.index), None))
+        out.append(Plan("overview", "overview", "", frozenset(model.agreements.index), None))
     pairs = model.participation[["agreement_id", "party_id"]]
     agreements_of: dict[str, set[str]] = {}
-    for aid, pid in zip(pairs["agreement_id"], pairs["party_id"], strict=True):
+    for aid, pid in zip(pairs["agreement_id"].tolist(), pairs["party_id"].tolist(),
+                        strict=True):
         agreements_of.setdefault(pid, set()).add(aid)
     kinds = model.parties["kind"]
     for scope in ("ministry", "company", "party"):
         if scope not in scopes:
             continue
         for pid in model.parties.index[kinds.map(party_scope) == scope]:
-            members = {pid, *model.parties_below(pid)}
-            ids = set().union(*(agreements_of.get(p, set()) for p in members))
+            members = frozenset({pid, *model.parties_below(pid)})
+            ids = frozenset().union(*(agreements_of.get(p, ()) for p in members))
             if ids:
-                out.append(b.build(f"{scope}-{pid}", scope, pid, list(ids), members))
+                out.append(Plan(f"{scope}-{pid}", scope, pid, ids, members))
     if "country" in scopes:
         by_country: dict[str, set[str]] = {}
         for pid, code in zip(model.parties.index, model.parties["country"], strict=True):
             if code and pid in agreements_of:
                 by_country.setdefault(code, set()).add(pid)
         for code in sorted(by_country):
-            members = by_country[code]
-            ids = set().union(*(agreements_of[p] for p in members))
-            out.append(b.build(f"country-{code.lower()}", "country", code.lower(), list(ids),
-                               members))
+            members = frozenset(by_country[code])
+            ids = frozenset().union(*(agreements_of[p] for p in members))
+            out.append(Plan(f"country-{code.lower()}", "country", code.lower(), ids, members))
     if "theme" in scopes:
+        under: dict[str, list[str]] = {}
         at = model.agreement_themes
+        for aid, tid in zip(at["agreement_id"].tolist(), at["theme_id"].tolist(), strict=True):
+            under.setdefault(tid, []).append(aid)
         for tid in model.top_themes:
-            under = list(dict.fromkeys(at.loc[at["theme_id"] == tid, "agreement_id"]))
-            out.append(b.build(f"theme-{tid}", "theme", tid, under, None))
+            out.append(Plan(f"theme-{tid}", "theme", tid, frozenset(under.get(tid, ())), None))
     return out
+
+
+def build_briefings(model: Model, as_of: str, scopes: tuple[str, ...] = SCOPES, *,
+                    plans: list[Plan] | None = None,
+                    changes: dict[str, tuple[str, ...]] | None = None) -> list[Briefing]:
+    """The content of every briefing of the run (see plan_briefings), or of the `plans`
+    given; `changes` gives each briefing (by name) its "since the last briefing" lines."""
+    b = _Builder(model, as_of)
+    if plans is None:
+        plans = plan_briefings(model, scopes)
+    return [b.build(plan, None if changes is None else changes[plan.name]) for plan in plans]
+
+
+def content_key(model: Model, as_of: str) -> str:
+    """What every briefing shows whichever it is: when it differs from the last run's,
+    every briefing is built again (see pipeline)."""
+    themes = model.data.themes
+    shown = (CONTENT_FORMAT, as_of, single_event(model), dataset_name(model), ORDER,
+             tuple(model.top_themes),
+             tuple(zip(themes["theme_id"].tolist(), themes["name"].tolist(),
+                       themes["parent_id"].tolist(), strict=True)))
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
 def party_scope(kind: str) -> str:

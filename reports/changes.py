@@ -6,7 +6,6 @@ run folder); the next run compares against it field by field.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import io
 import json
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 from .validate import DataSet
 
 if TYPE_CHECKING:
-    from .briefings import Briefing
+    from .briefings import Plan
     from .model import Model
 
 MAX_CHANGE_LINES = 40  # per briefing; the workbook's Changes table has them all
@@ -239,14 +238,23 @@ def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
                         columns=["change", "table", "id", "field", "before", "after"])
 
 
-def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Change],
-                      before: dict) -> list[Briefing]:
-    """Give each briefing the 'since the last briefing' lines that concern it.
+def change_lines(model: Model, plans: list[Plan], changes: list[Change],
+                 before: dict) -> dict[str, tuple[str, ...]]:
+    """Each briefing's (by name) 'since the last briefing' lines: the changes that concern it.
 
     The overview gets every change; a party's briefing those about the party, a
     party below it, or an agreement it covers now or covered in the last run; a
-    theme's those about an agreement under it now or then, or about its themes.
+    country's those about a party of the country now or then, or an agreement it
+    covers now or then; a theme's those about an agreement under it now or then, or
+    about its themes.
     """
+    return {plan.name: _lines(relevant) for plan, relevant in
+            zip(plans, relevant_changes(model, plans, changes, before), strict=True)}
+
+
+def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
+                     before: dict) -> list[list[Change]]:
+    """The changes that concern each briefing planned (see change_lines), in its order."""
     # previous run: party -> its agreements, theme -> agreements under it (built once)
     old_by_party: dict[str, set[str]] = {}
     for aid, parties in participants(before).items():
@@ -264,28 +272,31 @@ def with_change_lines(model: Model, briefings: list[Briefing], changes: list[Cha
     for pid, row in before.get("parties", {}).items():
         countries_parties.setdefault(row.get("country", ""), set()).add(pid)
     out = []
-    for b in briefings:
-        if b.scope == "overview":
+    for plan in plans:
+        if plan.scope == "overview":
             relevant = changes
         else:
-            now = {a.agreement_id for a in b.agreements}
-            if b.scope == "theme":
-                covered = now | old_by_theme.get(b.subject_id, set())
+            now = plan.agreement_ids
+            if plan.scope == "theme":
+                covered = now | old_by_theme.get(plan.subject_id, set())
                 theme_rows = {t for t, chain in model.theme_ancestors.items()
-                              if b.subject_id in chain}
+                              if plan.subject_id in chain}
                 relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
                             or (c.table == "themes" and c.id in theme_rows)]
             else:
-                members = (countries_parties.get(b.subject_id.upper(), set())
-                           if b.scope == "country"
-                           else {b.subject_id, *model.parties_below(b.subject_id)})
+                members = (countries_parties.get(plan.subject_id.upper(), set())
+                           if plan.scope == "country" else plan.members or frozenset())
                 covered = now.union(*(old_by_party.get(p, set()) for p in members))
                 relevant = [c for c in changes if not members.isdisjoint(c.parties)
                             or not covered.isdisjoint(c.agreements)]
-        relevant = sorted(relevant, key=importance)  # stable: the diff's order within each
-        lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
-        if len(relevant) > MAX_CHANGE_LINES:
-            lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
-                         "Changes table of the workbook.")
-        out.append(dataclasses.replace(b, changes=tuple(lines)))
+        out.append(relevant)
     return out
+
+
+def _lines(relevant: list[Change]) -> tuple[str, ...]:
+    relevant = sorted(relevant, key=importance)  # stable: the diff's order within each
+    lines = [c.line for c in relevant[:MAX_CHANGE_LINES]]
+    if len(relevant) > MAX_CHANGE_LINES:
+        lines.append(f"… and {len(relevant) - MAX_CHANGE_LINES} more changes: see the "
+                     "Changes table of the workbook.")
+    return tuple(lines)

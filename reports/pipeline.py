@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -33,7 +33,7 @@ from .sources import sources_sha256
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from .briefings import Briefing
+    from .briefings import Plan
     from .changes import Change
     from .model import Model
 
@@ -256,14 +256,8 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                                  f"run {previous.get('run_id')} used (--force runs anyway)")
     pub.check_latest(output)  # before any work: a run that could not be published is waste
 
-    from .briefings import build_briefings
-    from .changes import (
-        UnreadableSnapshot,
-        diff,
-        read_snapshot,
-        snapshot,
-        with_change_lines,
-    )
+    from .briefings import content_key, plan_briefings
+    from .changes import UnreadableSnapshot, change_lines, diff, read_snapshot, snapshot
     from .model import Model
     from .sources import read_sources
     from .validate import validate
@@ -331,26 +325,32 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
             if workbook.forked:
                 snap = {}  # the writer has its own copy now: not kept here while rendering
             with clock.stage("briefings"):
-                briefings = build_briefings(model, as_of, settings.scopes)
-                if changes is not None and before is not None:
-                    briefings = with_change_lines(model, briefings, changes, before)
-                elif unreadable is not None:  # say so: never "first briefing", never invented
-                    briefings = [replace(b, changes=(UNREADABLE_LINE,)) for b in briefings]
-                before = None  # the last run's snapshot is not needed any more
+                plans = plan_briefings(model, settings.scopes)
                 if settings.delivery is not None:
                     from .deliver import check_subscriptions
 
-                    check_subscriptions(settings.delivery, briefings, contacts or ())
-                entries = _briefing_files(settings, briefings, staging, previous_folder,
-                                          previous)
+                    check_subscriptions(settings.delivery, plans, contacts or ())
+                key = content_key(model, as_of)
+                lines: dict[str, tuple[str, ...]] | None = None
+                stand: dict[str, dict] = {}
+                if changes is not None and before is not None:
+                    from .incremental import standing
+
+                    lines = change_lines(model, plans, changes, before)
+                    stand = standing(plans, lines, changes, before, model, previous, key)
+                elif unreadable is not None:  # say so: never "first briefing", never invented
+                    lines = {p.name: (UNREADABLE_LINE,) for p in plans}
+                before = None  # the last run's snapshot is not needed any more
+                entries = _briefing_files(settings, model, as_of, plans, lines, stand, staging,
+                                          previous_folder, previous)
             with clock.stage("workbook wait"):
                 cut, seconds = workbook.result()
             clock.timings["workbook"] = round(seconds, 4)
             warnings.extend(cut)
         with clock.stage("publish"):
             manifest = _manifest(settings, run_id, started, as_of, data_sha, fingerprint,
-                                 previous, model, warnings, staging, entries, changes)
-            _write_index(staging, briefings, entries, manifest)
+                                 previous, model, warnings, staging, entries, changes, key)
+            _write_index(staging, entries, manifest)
             (staging / "manifest.json").write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
             final = pub.publish(staging, output, run_id)
@@ -411,43 +411,65 @@ def _as_of(model: Model) -> str:
     return newest or newest_date(model.agreements["signed_on"])
 
 
-def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path,
-                    previous_folder: Path | None, previous: dict | None) -> list[pub.FileEntry]:
-    """Render each briefing, or reuse last run's file when its data version is the same."""
+def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Plan],
+                    lines: dict[str, tuple[str, ...]] | None, stand: dict[str, dict],
+                    staging: Path, previous_folder: Path | None,
+                    previous: dict | None) -> list[pub.FileEntry]:
+    """Each planned briefing's file: the last run's, when it stands (see incremental) or
+    when the briefing built again has the same data version; else rendered."""
+    from .briefings import build_briefings
     from .render.pdf import render_briefings
 
     folder = staging / "briefings"
     folder.mkdir(parents=True, exist_ok=True)
     old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
     reused: dict[str, dict] = {}  # name -> last run's manifest entry, checked against the file
-    to_render = []
-    for b in briefings:
-        entry = old.get(b.filename)
-        source = previous_folder / b.filename if previous_folder else None
-        if (entry and entry.get("version") == b.version and source and source.is_file()
+
+    def reuse(name: str, entry: dict | None, version: str | None) -> bool:
+        filename = f"briefings/{name}.pdf"
+        source = previous_folder / filename if previous_folder else None
+        if not (entry and entry.get("version") and (version is None
+                                                     or entry.get("version") == version)
+                and source and source.is_file()
                 and pub.sha256_file(source) == entry.get("sha256")):
-            target = staging / b.filename
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copyfile(source, target)
-            reused[b.name] = entry
-        else:
-            to_render.append(b)
+            return False
+        target = staging / filename
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        reused[name] = entry
+        return True
+
+    to_build = [p for p in plans if not reuse(p.name, stand.get(p.name), None)]
+    briefings = {b.name: b for b in build_briefings(model, as_of, plans=to_build,
+                                                    changes=lines)} if to_build else {}
+    to_render = [b for b in briefings.values() if not reuse(b.name, old.get(b.filename),
+                                                               b.version)]
     # size, hash and version come back from the renderer: no file read again, no version
     # computed twice (in a worker the parent's briefings never computed theirs)
     rendered = render_briefings(to_render, folder, workers=settings.workers,
                                 progress=settings.progress) if to_render else {}
     entries = []
-    for b in briefings:
-        old_entry = reused.get(b.name)
+    for plan in plans:
+        path = f"briefings/{plan.name}.pdf"
+        old_entry = reused.get(plan.name)
+        b = briefings.get(plan.name)
+        if b is None:  # it stands: all it shows is the last run's
+            assert old_entry is not None
+            entries.append(pub.FileEntry(
+                path, "briefing", plan.scope, old_entry["subject"], old_entry["bytes"],
+                old_entry["sha256"], old_entry["version"], old_entry["title"],
+                old_entry["pages"], True, plan.subject_id, tuple(old_entry["changes"]),
+                tuple((label, f"{value:,}") for label, value in old_entry["figures"].items())))
+            continue
         if old_entry:  # its bytes were verified above: no second read
             size, digest, count = old_entry["bytes"], old_entry["sha256"], old_entry["pages"]
             version = old_entry["version"]
         else:
             made = rendered[b.name]
             size, digest, count, version = made.bytes, made.sha256, made.pages, made.version
-        entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
+        entries.append(pub.FileEntry(path, "briefing", b.scope, b.subject, size, digest,
                                      version, b.title, count, old_entry is not None,
                                      b.subject_id, b.changes, b.figures))
     return entries
@@ -456,7 +478,7 @@ def _briefing_files(settings: Settings, briefings: list[Briefing], staging: Path
 def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str, data_sha: str,
               fingerprint: str, previous: dict | None, model: Model, warnings: list[Problem],
               staging: Path, briefings: list[pub.FileEntry],
-              changes: list[Change] | None) -> dict:
+              changes: list[Change] | None, key: str) -> dict:
     from .briefings import dataset_name
     from .figures import agreement_targets, overview_figures, target_totals
     from .summaries import key_counts
@@ -482,6 +504,7 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
         "config_sha256": fingerprint,
         "previous_run_id": previous.get("run_id") if previous else None,
         "changes": summary,
+        "content_key": key,  # what every briefing shows (see incremental.standing)
         "counts": counts,
         "figures": {f.label: f.value for f in overview_figures(model)},
         "target_totals": [{"unit": t.unit, "targets": t.targets, "total": t.total}
@@ -491,15 +514,14 @@ def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str,
     }
 
 
-def _write_index(staging: Path, briefings: list[Briefing], entries: list[pub.FileEntry],
-                 manifest: dict) -> None:
+def _write_index(staging: Path, entries: list[pub.FileEntry], manifest: dict) -> None:
     from html import escape
 
     rows = []
-    for b, e in zip(briefings, entries, strict=True):
-        shown = "<br>".join(f"{escape(label)}: {escape(value)}" for label, value in b.figures)
-        rows.append(f"<tr><td><a href=\"{escape(b.name)}.pdf\">{escape(b.title)}</a></td>"
-                    f"<td>{escape(b.scope)}</td><td>{escape(b.subject)}</td>"
+    for e in entries:
+        shown = "<br>".join(f"{escape(label)}: {escape(value)}" for label, value in e.figures)
+        rows.append(f"<tr><td><a href=\"{escape(Path(e.path).name)}\">{escape(e.title)}</a></td>"
+                    f"<td>{escape(e.scope)}</td><td>{escape(e.subject)}</td>"
                     f"<td>{shown}</td><td>{e.pages}</td><td>{escape(e.version)}</td></tr>")
     html = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
             f"<title>Briefings of run {escape(manifest['run_id'])}</title>"

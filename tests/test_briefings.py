@@ -20,11 +20,17 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from reports.briefings import Briefing, BriefingSource, BriefingTarget, build_briefings
+from reports.briefings import (
+    CARDS_IN_LARGE,
+    Briefing,
+    BriefingSource,
+    BriefingTarget,
+    build_briefings,
+)
 from reports.model import Model
 from reports.render.charts import bar_chart
 from reports.render.fonts import missing_glyphs
-from reports.render.pdf import CARDS_IN_LARGE, Rendered, render_briefing, render_briefings
+from reports.render.pdf import Rendered, render_briefing, render_briefings
 from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
 
 AS_OF = "2024-11-27"
@@ -120,6 +126,12 @@ def dias(briefings: list[Briefing]) -> Briefing:
 
 
 # ------------------------------------------------------------------ the set of files
+def listing(briefing: Briefing, **fields: object) -> Briefing:
+    """The briefing with other agreements (and any other fields): all of them listed."""
+    return dataclasses.replace(briefing, count=-1, with_discussions=None, recent=None,
+                               **fields)  # type: ignore[arg-type]
+
+
 def test_one_briefing_per_ministry_company_and_top_level_theme_plus_the_overview(
         rendered: tuple[Path, dict[str, Rendered]]) -> None:
     folder, pages = rendered
@@ -244,7 +256,7 @@ def test_curated_markup_prints_literally_and_runs_nothing(tmp_path: Path, dias: 
                                 "2024-11-27"),
                  BriefingSource("Publisher", "Good link", "https://example.org/report",
                                 "2024-11-27")))
-    briefing = dataclasses.replace(dias, agreements=(agreement,), summary=(f"Said {hostile}",),
+    briefing = listing(dias, agreements=(agreement,), summary=(f"Said {hostile}",),
                                    partners=((f"Party {hostile}", 1),))
     pdf = tmp_path / "hostile.pdf"
     assert render_briefing(briefing, pdf) >= 1
@@ -266,7 +278,7 @@ def test_links_only_for_http_and_https(tmp_path: Path, dias: Briefing) -> None:
         BriefingSource("C", "Report", "https://example.org/report", ""),
         BriefingSource("D", "Plain", "http://example.org/?a=1&b=2", "")))
     pdf = tmp_path / "links.pdf"
-    render_briefing(dataclasses.replace(dias, agreements=(agreement,)), pdf)
+    render_briefing(listing(dias, agreements=(agreement,)), pdf)
     assert set(uris(expanded(pdf))) == {b"https://example.org/report",
                                         b"http://example.org/?a=1&b=2"}
     text = pdf_text(pdf)
@@ -328,7 +340,7 @@ def test_a_party_with_many_agreements_gets_top_lists_and_an_appendix(
                  for i in range(120))
     partners = tuple((f"Partner {i}", 1) for i in range(30))
     pdf = tmp_path / "large.pdf"
-    pages = render_briefing(dataclasses.replace(dias, agreements=many, partners=partners), pdf)
+    pages = render_briefing(listing(dias, agreements=many, partners=partners), pdf)
     outline = PdfReader(pdf).outline
     titles = [e.title for e in outline if not isinstance(e, list)]
     assert "Appendix: all 120 agreements" in titles
@@ -351,7 +363,7 @@ def test_a_capped_appendix_lists_the_most_recent_agreements(
                                      signed_on=f"2024-10-{i + 1:02d}")
                  for i in reversed(range(30)))
     pdf = tmp_path / "capped.pdf"
-    render_briefing(dataclasses.replace(dias, agreements=many), pdf)
+    render_briefing(listing(dias, agreements=many), pdf)
     titles = [e.title for e in PdfReader(pdf).outline if not isinstance(e, list)]
     assert "Appendix: the 10 most recent of 30 agreements" in titles
     text = pdf_text(pdf)
@@ -370,7 +382,7 @@ def test_an_agreement_with_dozens_of_parties_and_a_huge_title_still_lays_out(
     big = dataclasses.replace(template, parties=template.parties + crowd,
                               title="A very long title " * 200)
     pdf = tmp_path / "crowd.pdf"
-    render_briefing(dataclasses.replace(dias, agreements=(big,)), pdf)  # no LayoutError
+    render_briefing(listing(dias, agreements=(big,)), pdf)  # no LayoutError
     text = pdf_text(pdf)
     # the table cell lists the first few of the 81 partners on two lines; the card groups
     # them by role, with a count, the first names and where the rest are
@@ -411,7 +423,7 @@ def test_common_and_rare_characters_both_come_out_as_written(tmp_path: Path,
     names = ["Şəki İpək Ağdam — “Çay” … ÆØÅ æøå Żółć", "Жук и Ко © ® § Ελλάδα № ☂",
              "Mixed Şəki Жук © and 😀 beyond U+FFFF"]
     agreement = dataclasses.replace(dias.agreements[0], title=names[0], summary=names[1])
-    briefing = dataclasses.replace(dias, agreements=(agreement,), summary=(names[2],))
+    briefing = listing(dias, agreements=(agreement,), summary=(names[2],))
     pdf = tmp_path / "letters.pdf"
     render_briefing(briefing, pdf)
     text = pdf_text(pdf)
@@ -426,7 +438,7 @@ def test_big_counts_read_with_thousands_separators(tmp_path: Path, dias: Briefin
     assert plural(12345, "country", "countries") == "12,345 countries"
     pdf = tmp_path / "counts.pdf"
     two = (*dias.agreements, dataclasses.replace(dias.agreements[0], agreement_id="other"))
-    render_briefing(dataclasses.replace(dias, agreements=two,  # charts from two agreements on
+    render_briefing(listing(dias, agreements=two,  # charts from two agreements on
                                         partners=(("Big Partner", 12345),)), pdf)
     assert "12,345" in pdf_text(pdf)  # the bar's value label
     # targets: no 1.5e+06, and fractions as curated

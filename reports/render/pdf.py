@@ -44,7 +44,14 @@ from reportlab.pdfgen.canvas import Canvas
 from tqdm import tqdm
 
 from .. import processes
-from ..briefings import ORDER, Briefing, BriefingAgreement, BriefingParty
+from ..briefings import (
+    LARGE_BRIEFING,
+    ORDER,
+    TABLE_ROWS_MAX,
+    Briefing,
+    BriefingAgreement,
+    BriefingParty,
+)
 from ..figures import as_of_phrase
 from .charts import BarChart, bar_chart
 from .fonts import FONT, FONT_BOLD, prepare_document, register_fonts
@@ -53,17 +60,9 @@ from .fonts import show_text as _show
 log = logging.getLogger(__name__)
 
 AUTHOR = "agreement-reports"
-# More agreements than this: cards for the most recent few, the table as an appendix.
-# Cards are most of a briefing's pages (and of its rendering time); past a dozen
-# agreements a reader scans the table, and the workbook holds every detail.
-LARGE_BRIEFING = 12
-CARDS_IN_LARGE = 5
 CARD_PARTIES_MAX = 20  # a card lists its parties one by one up to this many
 NAMES_PER_ROLE = 12  # past that, each role's first names and a count
 CELL_LINES = 2  # lines of a table cell, cut with … or "+ N more"; the cards show all
-# a briefing's table lists at most this many agreements, the most recent; the workbook
-# has all (500 rows are about 17 pages)
-TABLE_ROWS_MAX = 500
 PARALLEL_FROM = 4  # fewer briefings than this render in-process: forking costs more
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -501,20 +500,20 @@ class _Briefing:
         for sentence in b.summary:
             pen.lines(_paragraph(sentence, BULLET, bullet="•"))
         self.changes()  # on page 1, with the summary: the first page stands alone
-        if len(b.agreements) > 1:  # empty: no empty charts; one: its card says more
+        if b.total > 1:  # empty: no empty charts; one: its card says more
             self.charts()
         heading = self.agreements_heading()
         self.heading(heading, "agreements")
-        if len(b.agreements) > 1:
+        if b.total > 1:
             pen.lines(_paragraph(ORDER, META))
 
         if not b.agreements:
             pen.lines(_paragraph("No agreement is recorded for this briefing.", BODY))
             return
-        if len(b.agreements) > LARGE_BRIEFING:
+        if b.total > LARGE_BRIEFING:
             # a party with thousands of agreements: top lists above, a few cards, the table last
-            cards = self.most_recent(CARDS_IN_LARGE)
-            total = len(b.agreements)
+            cards = b.cards
+            total = b.total
             pen.lines(_paragraph(
                 f"Below are the {len(cards)} most recent of {total:,}; the appendix table "
                 + ("lists all of them." if total <= TABLE_ROWS_MAX else
@@ -527,26 +526,20 @@ class _Briefing:
             self.heading(title, "appendix")
             self.table()
         else:
-            if len(b.agreements) > 1:  # one agreement: its card says it all, on one page
+            if b.total > 1:  # one agreement: its card says it all, on one page
                 self.table()
-            self.cards(b.agreements)
+            self.cards(b.cards)
 
     def heading(self, text: str, key: str, level: int = 0) -> None:
         self.pen.lines(_paragraph(text, H1, bookmark=(key, text, level)), with_next=40)
 
     def agreements_heading(self) -> str:
-        discussions = sum(1 for a in self.b.agreements if a.is_discussion)
-        return "Agreements and discussions" if discussions else "Agreements"
+        return "Agreements and discussions" if self.b.has_discussions else "Agreements"
 
     def listed(self) -> Sequence[BriefingAgreement]:
         """The table's agreements: all of them, or the TABLE_ROWS_MAX most recent; the
         briefing's order is newest first already."""
         return self.b.agreements[:TABLE_ROWS_MAX]
-
-    def most_recent(self, count: int) -> list[BriefingAgreement]:
-        """The `count` latest agreements (undated last), newest first."""
-        signed = [a for a in self.b.agreements if not a.is_discussion] or list(self.b.agreements)
-        return signed[:count]
 
     # -- first page
     def figures(self) -> None:
@@ -820,8 +813,8 @@ class _Briefing:
         canv.setStrokeColor(RULE)
         canv.setLineWidth(0.6)
         canv.line(MARGIN_X, pen.y, MARGIN_X + WIDTH, pen.y)
-        if len(self.b.agreements) > len(listed):
-            rest = len(self.b.agreements) - len(listed)
+        if self.b.total > len(listed):
+            rest = self.b.total - len(listed)
             pen.y -= 6
             pen.lines(_paragraph(
                 f"… and {rest:,} more, earlier or undated, listed in the workbook "
@@ -1016,7 +1009,7 @@ def render_briefings(briefings: list[Briefing], folder: Path, *, workers: int | 
     forked = processes.fork_available()
     context = multiprocessing.get_context("fork" if forked else "spawn")
     # the largest first, so that no worker is left with a long one at the end
-    order = sorted(range(len(briefings)), key=lambda i: -len(briefings[i].agreements))
+    order = sorted(range(len(briefings)), key=lambda i: -briefings[i].total)
     _FORKED[:] = briefings if forked else []
     others = set(multiprocessing.active_children())  # e.g. the workbook writer: not ours
     pool = ProcessPoolExecutor(max_workers=count, mp_context=context,

@@ -1,0 +1,194 @@
+"""Routine runs build only what changed, and publish exactly what a run building everything
+publishes.
+
+A routine run follows a curator's edit. It decides from the change and the briefings'
+plans which of the last run's briefings still stand (reports/incremental.py) and builds
+only the others. Each test here runs the same edit twice from the same last run: as the
+job does it, and with nothing standing (every briefing built, then reused only when its
+data version is the same: what a full run does). Every file must be the same, byte for
+byte, and the manifests must say the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reports import incremental, pipeline
+from reports.config import Settings
+from reports.errors import InvalidData
+from tests.datasets import read_table, write_table
+from tests.test_scripts import synthetic
+
+AGREEMENTS = 150
+
+
+def settings_for(sources: Path, output: Path) -> Settings:
+    return Settings(sources=sources, output=output, workers=2)
+
+
+@pytest.fixture(scope="module")
+def routine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Synthetic sources and an output whose last run had a run before it (so that its
+    briefings say "no change since the last briefing", as in every routine run)."""
+    root = tmp_path_factory.mktemp("routine")
+    sources = synthetic(root / "sources", AGREEMENTS, seed=3)
+    output = root / "output"
+    pipeline.run(settings_for(sources, output))
+    forced = pipeline.run(Settings(sources=sources, output=output, force=True, workers=2))
+    assert forced.changes == 0
+    return sources, output
+
+
+def _copy(routine: tuple[Path, Path], to: Path) -> tuple[Path, Path, Path]:
+    sources, output = routine
+    shutil.copytree(sources, to / "sources")
+    shutil.copytree(output, to / "incremental", symlinks=True)
+    shutil.copytree(output, to / "full", symlinks=True)
+    return to / "sources", to / "incremental", to / "full"
+
+
+def _run_both(sources: Path, incremental_out: Path, full_out: Path,
+              monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    one = pipeline.run(settings_for(sources, incremental_out))
+    with monkeypatch.context() as m:  # nothing stands: every briefing is built
+        m.setattr(incremental, "standing", lambda *_, **__: {})
+        two = pipeline.run(settings_for(sources, full_out))
+    assert one.outcome == two.outcome == "published"
+    assert one.manifest is not None and two.manifest is not None
+    return one.manifest, two.manifest
+
+
+def _briefings(manifest: dict) -> dict[str, dict]:
+    return {f["path"]: f for f in manifest["files"] if f["kind"] == "briefing"}
+
+
+def assert_same_briefings(incremental_out: Path, full_out: Path, one: dict, two: dict) -> None:
+    """The same briefings, the same entries (reused flags included), the same bytes."""
+    a, b = _briefings(one), _briefings(two)
+    assert list(a) == list(b)
+    for path in a:
+        assert a[path] == b[path], path
+        assert ((incremental_out / "latest" / path).read_bytes()
+                == (full_out / "latest" / path).read_bytes()), path
+    index = "briefings/index.html"
+    assert ((incremental_out / "latest" / index).read_text().replace(one["run_id"], "")
+            == (full_out / "latest" / index).read_text().replace(two["run_id"], ""))
+
+
+def _expected_after_title_change(sources: Path, agreement_id: str) -> set[str]:
+    """The briefings that show the agreement, from the CSV files: the overview, each
+    party taking part and every party above it, their countries, its top-level themes."""
+    parties = {r["party_id"]: r for r in read_table(sources, "parties")}
+    themes = {r["theme_id"]: r for r in read_table(sources, "themes")}
+    scope = {"ministry": "ministry", "company": "company", "state_company": "company"}
+    out = {"overview"}
+    for r in read_table(sources, "participation"):
+        if r["agreement_id"] != agreement_id:
+            continue
+        node = r["party_id"]
+        if parties[node]["country"]:
+            out.add(f"country-{parties[node]['country'].lower()}")
+        while node:
+            out.add(f"{scope.get(parties[node]['kind'], 'party')}-{node}")
+            node = parties[node]["parent_id"]
+    row = next(r for r in read_table(sources, "agreements") if r["agreement_id"] == agreement_id)
+    for theme in row["themes"].split(";"):
+        node = theme.strip()
+        while themes[node]["parent_id"]:
+            node = themes[node]["parent_id"]
+        out.add(f"theme-{node}")
+    return {f"briefings/{name}.pdf" for name in out}
+
+
+def test_one_title_changed_re_renders_exactly_the_briefings_that_show_it(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources, inc, full = _copy(routine, tmp_path)
+    rows = read_table(sources, "agreements")
+    edited = rows[7]
+    edited["title"] += " (revised)"
+    write_table(sources, "agreements", rows)
+    one, two = _run_both(sources, inc, full, monkeypatch)
+    assert_same_briefings(inc, full, one, two)
+    rendered = {p for p, f in _briefings(one).items() if not f["reused"]}
+    assert rendered == _expected_after_title_change(sources, edited["agreement_id"])
+    assert len(rendered) < len(_briefings(one)) / 5  # the check above is not vacuous
+    for path in rendered:  # each says what changed
+        assert any("(revised)" in line for line in _briefings(one)[path]["changes"]), path
+
+
+def _edit(table: str, change: Callable[[list[dict[str, str]]], None]
+          ) -> Callable[[Path], None]:
+    def apply(sources: Path) -> None:
+        rows = read_table(sources, table)
+        header = list(rows[0])
+        change(rows)
+        write_table(sources, table, rows, header)
+    return apply
+
+
+def _most_active_party(sources: Path) -> str:
+    counts: dict[str, int] = {}
+    for r in read_table(sources, "participation"):
+        counts[r["party_id"]] = counts.get(r["party_id"], 0) + 1
+    return max(counts, key=lambda p: (counts[p], p))
+
+
+def _with_parent(rows: list[dict[str, str]]) -> dict[str, str]:
+    return next(r for r in rows if r["parent_id"])
+
+
+def _set(row: dict[str, str], **values: str) -> None:
+    row.update(values)
+
+
+def _remove_agreement(sources: Path, index: int) -> None:
+    """The agreement, its participation and its targets."""
+    removed = read_table(sources, "agreements")[index]["agreement_id"]
+    for table in ("agreements", "participation", "targets"):
+        _edit(table, lambda rows: rows.__setitem__(slice(None), [
+            r for r in rows if r["agreement_id"] != removed]))(sources)
+
+
+EDITS: dict[str, Callable[[Path], None]] = {
+    "a title": _edit("agreements", lambda rows: _set(rows[3], title=rows[3]["title"] + " II")),
+    "a date, which reorders": _edit("agreements", lambda rows: _set(rows[5],
+                                                                   signed_on="2019-01-02")),
+    "an agreement made a discussion": _edit("agreements",
+                                            lambda rows: _set(rows[9], kind="discussion")),
+    "an agreement removed": lambda s: _remove_agreement(s, 11),
+    "a party renamed": lambda s: _edit("parties", lambda rows: _set(
+        next(r for r in rows if r["party_id"] == _most_active_party(s)),
+        name="Renamed Partner Ltd"))(s),
+    "a party's country": _edit("parties", lambda rows: _set(
+        next(r for r in rows if r["country"] not in ("", "AZ")), country="NO")),
+    "a party moved under another": _edit("parties", lambda rows: _set(_with_parent(rows),
+                                                                     parent_id="")),
+    "a role": _edit("participation", lambda rows: _set(
+        rows[4], role="beneficiary" if rows[4]["role"] != "beneficiary" else "partner")),
+    "a participation removed": _edit("participation", lambda rows: rows.pop(6)),
+    "a target's value": _edit("targets", lambda rows: _set(rows[0], value="123")),
+    "a source's title": _edit("sources", lambda rows: _set(rows[0], title="Another title")),
+    "a theme renamed": _edit("themes", lambda rows: _set(rows[1], name="Renamed theme")),
+}
+
+
+def test_every_kind_of_edit_publishes_what_building_everything_publishes(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One edit after another, each run both ways from the same last run; the runs
+    after an edit also turn its "since the last briefing" lines back to nothing."""
+    sources, inc, full = _copy(routine, tmp_path)
+    reused = []
+    for what, edit in EDITS.items():
+        edit(sources)
+        try:
+            one, two = _run_both(sources, inc, full, monkeypatch)
+        except InvalidData as exc:  # the edit itself must be valid
+            raise AssertionError(f"{what}: {[str(p) for p in exc.problems]}") from None
+        assert one["changes"] != {"added": 0, "removed": 0, "changed": 0}, what
+        assert_same_briefings(inc, full, one, two)
+        reused.append(sum(f["reused"] for f in _briefings(one).values()))
+    assert all(reused), reused  # every edit left some briefings standing
