@@ -255,11 +255,8 @@ def change_lines(model: Model, plans: list[Plan], changes: list[Change],
 def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
                      before: dict) -> list[list[Change]]:
     """The changes that concern each briefing planned (see change_lines), in its order."""
-    # previous run: party -> its agreements, theme -> agreements under it (built once)
-    old_by_party: dict[str, set[str]] = {}
-    for aid, parties in participants(before).items():
-        for pid in parties:
-            old_by_party.setdefault(pid, set()).add(aid)
+    # previous run: agreement -> its parties, theme -> agreements under it (built once)
+    old_parties = participants(before)
     old_by_theme: dict[str, set[str]] = {}
     for aid, row in before.get("agreements", {}).items():
         for tid in (t.strip() for t in row.get("themes", "").split(";")):
@@ -271,25 +268,27 @@ def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
         countries_parties.setdefault(code, set()).add(pid)
     for pid, row in before.get("parties", {}).items():
         countries_parties.setdefault(row.get("country", ""), set()).add(pid)
+    nothing: frozenset[str] = frozenset()
     out = []
     for plan in plans:
-        if plan.scope == "overview":
-            relevant = changes
-        else:
-            now = plan.agreement_ids
-            if plan.scope == "theme":
-                covered = now | old_by_theme.get(plan.subject_id, set())
-                theme_rows = {t for t, chain in model.theme_ancestors.items()
-                              if plan.subject_id in chain}
-                relevant = [c for c in changes if not covered.isdisjoint(c.agreements)
-                            or (c.table == "themes" and c.id in theme_rows)]
-            else:
-                members = (countries_parties.get(plan.subject_id.upper(), set())
-                           if plan.scope == "country" else plan.members or frozenset())
-                covered = now.union(*(old_by_party.get(p, set()) for p in members))
-                relevant = [c for c in changes if not members.isdisjoint(c.parties)
-                            or not covered.isdisjoint(c.agreements)]
-        out.append(relevant)
+        if plan.scope == "overview" or not changes:
+            out.append(changes)
+            continue
+        now = plan.agreement_ids
+        if plan.scope == "theme":
+            then = old_by_theme.get(plan.subject_id, nothing)
+            theme_rows = {t for t, chain in model.theme_ancestors.items()
+                          if plan.subject_id in chain}
+            out.append([c for c in changes
+                        if any(a in now or a in then for a in c.agreements)
+                        or (c.table == "themes" and c.id in theme_rows)])
+            continue
+        members = (countries_parties.get(plan.subject_id.upper(), nothing)
+                   if plan.scope == "country" else plan.members or nothing)
+        # an agreement it covers now, or one a party of its own took part in then
+        out.append([c for c in changes if not members.isdisjoint(c.parties)
+                    or any(a in now or not members.isdisjoint(old_parties.get(a, nothing))
+                           for a in c.agreements)])
     return out
 
 
