@@ -238,8 +238,33 @@ def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
                         columns=["change", "table", "id", "field", "before", "after"])
 
 
+@dataclass
+class Then:
+    """What the briefings need to know of the last run's data once the changes are known:
+    a few look-ups instead of the whole snapshot (which is dropped after the diff)."""
+
+    parties_of: dict[str, set[str]]  # agreement -> parties taking part
+    themes_of: dict[str, list[str]]  # agreement -> theme ids as curated
+    party_country: dict[str, str]
+    party_parent: dict[str, str]
+    sources_of: dict[str, set[str]]  # agreement -> source ids it cites
+
+    @classmethod
+    def of(cls, before: dict) -> Then:
+        agreements = before.get("agreements", {})
+        parties = before.get("parties", {})
+        return cls(
+            participants(before),
+            {aid: [t.strip() for t in row.get("themes", "").split(";")]
+             for aid, row in agreements.items()},
+            {pid: row.get("country", "") for pid, row in parties.items()},
+            {pid: row.get("parent_id", "") for pid, row in parties.items()},
+            {aid: {s.strip() for s in row.get("source_ids", "").split(";")}
+             for aid, row in agreements.items()})
+
+
 def change_lines(model: Model, plans: list[Plan], changes: list[Change],
-                 before: dict) -> dict[str, tuple[str, ...]]:
+                 then: Then) -> dict[str, tuple[str, ...]]:
     """Each briefing's (by name) 'since the last briefing' lines: the changes that concern it.
 
     The overview gets every change; a party's briefing those about the party, a
@@ -249,25 +274,25 @@ def change_lines(model: Model, plans: list[Plan], changes: list[Change],
     about its themes.
     """
     return {plan.name: _lines(relevant) for plan, relevant in
-            zip(plans, relevant_changes(model, plans, changes, before), strict=True)}
+            zip(plans, relevant_changes(model, plans, changes, then), strict=True)}
 
 
 def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
-                     before: dict) -> list[list[Change]]:
+                     then: Then) -> list[list[Change]]:
     """The changes that concern each briefing planned (see change_lines), in its order."""
     # previous run: agreement -> its parties, theme -> agreements under it (built once)
-    old_parties = participants(before)
+    old_parties = then.parties_of
     old_by_theme: dict[str, set[str]] = {}
-    for aid, row in before.get("agreements", {}).items():
-        for tid in (t.strip() for t in row.get("themes", "").split(";")):
+    for aid, themes in then.themes_of.items():
+        for tid in themes:
             for ancestor in model.theme_ancestors.get(tid, ()):
                 old_by_theme.setdefault(ancestor, set()).add(aid)
     # a country's parties, now or in the last run (a party that moved is in both)
     countries_parties: dict[str, set[str]] = {}
     for pid, code in zip(model.parties.index, model.parties["country"], strict=True):
         countries_parties.setdefault(code, set()).add(pid)
-    for pid, row in before.get("parties", {}).items():
-        countries_parties.setdefault(row.get("country", ""), set()).add(pid)
+    for pid, code in then.party_country.items():
+        countries_parties.setdefault(code, set()).add(pid)
     nothing: frozenset[str] = frozenset()
     out = []
     for plan in plans:
@@ -276,11 +301,11 @@ def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
             continue
         now = plan.agreement_ids
         if plan.scope == "theme":
-            then = old_by_theme.get(plan.subject_id, nothing)
+            under_then = old_by_theme.get(plan.subject_id, nothing)
             theme_rows = {t for t, chain in model.theme_ancestors.items()
                           if plan.subject_id in chain}
             out.append([c for c in changes
-                        if any(a in now or a in then for a in c.agreements)
+                        if any(a in now or a in under_then for a in c.agreements)
                         or (c.table == "themes" and c.id in theme_rows)])
             continue
         members = (countries_parties.get(plan.subject_id.upper(), nothing)

@@ -27,19 +27,19 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .briefings import Plan
-    from .changes import Change
+    from .changes import Change, Then
     from .model import Model
 
 
 def standing(plans: list[Plan], lines: dict[str, tuple[str, ...]], changes: list[Change],
-             before: dict, model: Model, previous: dict | None, key: str) -> dict[str, dict]:
+             then: Then, model: Model, previous: dict | None, key: str) -> dict[str, dict]:
     """Planned briefing name -> the last run's manifest entry, for each briefing that stands."""
     if previous is None or previous.get("content_key") != key:
         return {}
     if any(c.table == "themes" for c in changes):  # theme names are in every briefing
         return {}
     old = {f.get("path"): f for f in previous.get("files", []) if f.get("kind") == "briefing"}
-    agreements, parties = touched(changes, before, model)
+    agreements, parties = touched(changes, then, model)
     out: dict[str, dict] = {}
     for plan in plans:
         entry = old.get(f"briefings/{plan.name}.pdf")
@@ -54,7 +54,7 @@ def standing(plans: list[Plan], lines: dict[str, tuple[str, ...]], changes: list
     return out
 
 
-def touched(changes: list[Change], before: dict, model: Model) -> tuple[set[str], set[str]]:
+def touched(changes: list[Change], then: Then, model: Model) -> tuple[set[str], set[str]]:
     """The agreements and the parties whose briefings' content a change can alter."""
     agreements: set[str] = set()
     parties: set[str] = set()
@@ -69,12 +69,11 @@ def touched(changes: list[Change], before: dict, model: Model) -> tuple[set[str]
                             strict=True):
             if pid in changed_parties:
                 agreements.add(aid)
-        for key, row in before.get("participation", {}).items():
-            if row.get("party_id") in changed_parties:
-                agreements.add(row.get("agreement_id", key))
+        for aid, taking_part in then.parties_of.items():
+            if not changed_parties.isdisjoint(taking_part):
+                agreements.add(aid)
         parent_now = dict(zip(model.parties.index, model.parties["parent_id"], strict=True))
-        parent_then = {pid: row.get("parent_id", "")
-                       for pid, row in before.get("parties", {}).items()}
+        parent_then = then.party_parent
         for pid in changed_parties:
             parties.add(pid)
             for parent in (parent_now, parent_then):
@@ -88,8 +87,7 @@ def touched(changes: list[Change], before: dict, model: Model) -> tuple[set[str]
                               strict=True):
             if not changed_sources.isdisjoint(cited):
                 agreements.add(aid)
-        for aid, row in before.get("agreements", {}).items():
-            cited_then = {s.strip() for s in row.get("source_ids", "").split(";")}
+        for aid, cited_then in then.sources_of.items():
             if not changed_sources.isdisjoint(cited_then):
                 agreements.add(aid)
     return agreements, parties

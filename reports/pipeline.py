@@ -257,7 +257,14 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     pub.check_latest(output)  # before any work: a run that could not be published is waste
 
     from .briefings import content_key, plan_briefings
-    from .changes import UnreadableSnapshot, change_lines, diff, read_snapshot, snapshot
+    from .changes import (
+        Then,
+        UnreadableSnapshot,
+        change_lines,
+        diff,
+        read_snapshot,
+        snapshot,
+    )
     from .model import Model
     from .sources import read_sources
     from .validate import validate
@@ -268,6 +275,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         from .render.fonts import missing_glyphs
 
         data, problems = validate(raw, can_print=missing_glyphs)
+    del raw  # the tables hold what is needed; the raw rows are not kept while rendering
     if data is None:
         raise InvalidData(problems)
     contacts = None
@@ -297,6 +305,9 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                                         unreadable, code="previous-run-unreadable"))
                 previous, previous_folder = None, None
         changes = diff(before, snap) if before is not None else None
+        # what the briefings need of the last run's data; its snapshot is not kept
+        then = Then.of(before) if before is not None else None
+        before = None
     run_id = pub.new_run_id(started, data_sha)
     bump = 0
     while (output / pub.RUNS / run_id).exists():  # two forced runs within one second
@@ -333,14 +344,14 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                 key = content_key(model, as_of)
                 lines: dict[str, tuple[str, ...]] | None = None
                 stand: dict[str, dict] = {}
-                if changes is not None and before is not None:
+                if changes is not None and then is not None:
                     from .incremental import standing
 
-                    lines = change_lines(model, plans, changes, before)
-                    stand = standing(plans, lines, changes, before, model, previous, key)
+                    lines = change_lines(model, plans, changes, then)
+                    stand = standing(plans, lines, changes, then, model, previous, key)
                 elif unreadable is not None:  # say so: never "first briefing", never invented
                     lines = {p.name: (UNREADABLE_LINE,) for p in plans}
-                before = None  # the last run's snapshot is not needed any more
+                then = None
                 entries = _briefing_files(settings, model, as_of, plans, lines, stand, staging,
                                           previous_folder, previous)
             with clock.stage("workbook wait"):
