@@ -64,14 +64,19 @@ def snapshot(data: DataSet) -> dict[str, dict[str, dict[str, str]]]:
     for table, key in KEYS.items():
         frame = data.table(table)
         columns = [c for c in frame.columns if c != "_row"]
+        # a column at a time: plain text as it is (most cells), others through _text
+        texts = [[v if v.__class__ is str else _text(v) for v in frame[c].tolist()]
+                 for c in columns]
         rows: dict[str, dict[str, str]] = {}
-        for record in frame[columns].itertuples(index=False, name=None):
-            values = {c: _text(v) for c, v in zip(columns, record, strict=True)}
-            row_key = "/".join(values[k] for k in key)
-            n = 1
-            while row_key in rows:  # targets have no id: a repeated one keeps its own row
-                n += 1
-                row_key = "/".join(values[k] for k in key) + f"#{n}"
+        at = [columns.index(k) for k in key]
+        for record in zip(*texts, strict=True):
+            values = dict(zip(columns, record, strict=True))
+            row_key = "/".join(record[i] for i in at)
+            if row_key in rows:  # targets have no id: a repeated one keeps its own row
+                n = 2
+                while f"{row_key}#{n}" in rows:
+                    n += 1
+                row_key = f"{row_key}#{n}"
             rows[row_key] = values
         out[table] = rows
     return out
