@@ -18,7 +18,8 @@ import io
 import itertools
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -45,13 +46,14 @@ _BLOCK_BYTES = 1 << 20
 
 @dataclass
 class RawTable:
-    """One table as read: header and rows of text, with the row numbers a curator sees."""
+    """One table as read: header and the text of each column (a list per column of the
+    header, cheaper than a list per row), with the row numbers a curator sees."""
 
     name: str
     label: str
     header: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    row_numbers: list[int] = field(default_factory=list)
+    columns: list[list[str]] = field(default_factory=list)
+    row_numbers: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass
@@ -419,9 +421,13 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
             problems.append(Problem(ERROR, label, 1, column, "the column appears twice",
                                     "each column once", "duplicate-column"))
         seen.add(column)
-    table = RawTable(name, label, header)
     width = len(header)
-    rows, numbers = table.rows, table.row_numbers
+    table = RawTable(name, label, header, [[] for _ in range(width)])
+    numbers = table.row_numbers
+    # one str for each distinct value (ids, kinds, roles repeat on many rows): short cells
+    # take several times their size in memory otherwise
+    same = {"": ""}.setdefault
+    batch: list[list[str]] = []
     for number, record in records:
         if len(record) != width:
             extra = record[width:]
@@ -432,9 +438,21 @@ def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, 
                     "one cell per column of the header", "extra-cells"))
                 continue
             record = record[:width] + [""] * (width - len(record))
-        rows.append(record)
+        batch.append(record)
         numbers.append(number)
+        if len(batch) == 4096:
+            _to_columns(batch, table.columns, same)
+    _to_columns(batch, table.columns, same)
     tables[name] = table
+
+
+def _to_columns(batch: list[list[str]], columns: list[list[str]],
+                same: Callable[[str, str], str]) -> None:
+    """Move a batch of rows (each as wide as the header) onto the ends of the columns."""
+    if batch:
+        for column, values in zip(columns, zip(*batch, strict=True), strict=True):
+            column.extend(map(same, values, values))
+        batch.clear()
 
 
 # ---------------------------------------------------------------- workbooks

@@ -139,8 +139,10 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
                 ERROR, raw.label, None, column.name, "required column is missing",
                 f"a header with {', '.join(spec.column_names)}", "missing-column"))
             complete = False
-    frame = pd.DataFrame(raw.rows, columns=raw.header, dtype=object)
-    frame = frame.loc[:, ~frame.columns.duplicated()]
+    columns: dict[str, list[str]] = {}
+    for name, values in zip(raw.header, raw.columns, strict=True):
+        columns.setdefault(name, values)  # the first of columns of one name
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object)
     for column in spec.columns:
         if column.name not in frame.columns:
             frame[column.name] = ""
