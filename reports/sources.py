@@ -70,13 +70,18 @@ def sources_sha256(path: Path) -> str:
             file = path / f"{name}.csv"
             digest.update(name.encode() + b"\0")
             if file.is_file():
-                digest.update(file.read_bytes())
+                _hash_file(digest, file)
             digest.update(b"\0")
     elif path.is_file():
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _hash_file(digest, path)
     return digest.hexdigest()
+
+
+def _hash_file(digest: hashlib._Hash, file: Path) -> None:
+    """Add a file's bytes to `digest`, a block at a time (never the whole file at once)."""
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK_BYTES), b""):
+            digest.update(block)
 
 
 def read_sources(path: Path) -> RawData:
