@@ -40,8 +40,9 @@ RATIO_CHECK_ABOVE_BYTES = 4 * 1024**2
 # error, refused before it is held whole. csv's own default is 131,072.
 CELL_LIMIT = 1_048_576
 SAVE_AS_UTF8 = 'UTF-8 or UTF-16 with a byte-order mark (in Excel: "Save as > CSV UTF-8")'
-# how many bytes of a CSV file are read and decoded at a time
-_BLOCK_BYTES = 1 << 20
+# how many bytes of a CSV file are read and decoded at a time (csv.reader is given the
+# whole lines of a block in a StringIO, which takes 4 bytes a character)
+_BLOCK_BYTES = 1 << 18
 
 
 @dataclass
@@ -307,11 +308,11 @@ def _csv_records(file: Path, label: str) -> Iterator[tuple[int, list[str]]]:
     """The records of a CSV file, numbered as a spreadsheet shows them (header = row 1),
     read and parsed a block at a time; _Refused at the first problem that stops reading."""
     header: list[str] | None = None
+    number = 0
     with file.open("rb") as handle:
         blocks = _decoded(handle, label)
         lines = _Lines(blocks)
         reader = csv.reader(itertools.chain.from_iterable(lines), strict=True)
-        number = 0
         try:
             for record in reader:
                 number += 1
@@ -321,19 +322,21 @@ def _csv_records(file: Path, label: str) -> Iterator[tuple[int, list[str]]]:
                 yield number, record
             return
         except _CellTooLarge as exc:
-            cell = exc.cell if exc.cell is not None else _cell_of(file, label, lines.ended_at)
-            problem = _too_large(label, number + 1, cell, header)
+            cell, stopped = exc.cell, None
         except csv.Error as exc:
-            if str(exc).startswith("field larger than field limit"):  # a cell over CELL_LIMIT
-                problem = _too_large(label, number + 1, _cell_of(file, label, lines.ended_at),
-                                     header)
-            else:
-                problem = Problem(ERROR, label, reader.line_num, None,
+            cell, stopped = None, None
+            if not str(exc).startswith("field larger than field limit"):  # else too large
+                stopped = Problem(ERROR, label, reader.line_num, None,
                                   f"the file cannot be read as CSV ({exc})",
                                   "comma-separated values with double-quoted cells", "not-csv")
+        del reader  # with its buffers and the lines it was given, before reading on
         for _ in blocks:  # a file in the wrong encoding is the first thing to put right
             pass
-        raise _Refused(problem)
+    if stopped is None:  # a cell over CELL_LIMIT
+        if cell is None:
+            cell = _cell_of(file, label, lines.ended_at)
+        stopped = _too_large(label, number + 1, cell, header)
+    raise _Refused(stopped)
 
 
 def _cell_of(file: Path, label: str, lines_before: int) -> int | None:
