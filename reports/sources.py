@@ -283,6 +283,12 @@ class _Lines:
                         new = [piece]
                     if any(scan.over_limit(part) for part in new):
                         raise _CellTooLarge(scan.cell)
+                    if scan.state == _BROKEN and not end:
+                        # csv.reader refuses the line where it breaks: it gets the line
+                        # so far, not the rest of a long line first
+                        self.given += 1
+                        yield ("".join(parts),)
+                        raise csv.Error("a line that breaks the CSV rules was read on")
                 if not end:
                     continue
                 line = "".join(parts)

@@ -233,6 +233,14 @@ def test_a_cell_over_the_limit_names_row_and_column(tmp_path: Path, text: str,
 
 
 @pytest.mark.usefixtures("small")
+def test_a_long_line_that_breaks_the_rules_is_refused_where_it_breaks(tmp_path: Path) -> None:
+    text = 'theme_id,name\nsmes,"a"b' + "c" * 100 + "\n"  # not put together whole first
+    assert _problem(tmp_path / "sources", text) == [
+        "themes.csv:2: the file cannot be read as CSV (',' expected after '\"'); expected "
+        "comma-separated values with double-quoted cells"]
+
+
+@pytest.mark.usefixtures("small")
 def test_a_long_line_of_cells_within_the_limit_is_read_as_a_whole_read_would(
         tmp_path: Path) -> None:
     cells = ["c" * 40, '"' * 20, "d,e" * 13, "f\ng" * 10, "", "h" * 39]
