@@ -16,6 +16,7 @@ CODES = {
     "missing-file": "one of the six tables (or the contacts file) is missing",
     "bad-encoding": "a file is not UTF-8 (or UTF-16 with a byte-order mark)",
     "not-csv": "a file cannot be read as CSV",
+    "cell-too-large": "a cell holds more than the 1,048,576 characters a cell may hold",
     "missing-header": "row 1 holds no column names",
     "unnamed-column": "a header cell is empty",
     "duplicate-column": "a column name appears twice in the header",

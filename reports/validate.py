@@ -7,10 +7,14 @@ only over the rows that are wrong.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
+import itertools
+import operator
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -90,13 +94,29 @@ class _Checker:
         self.add(WARNING, *args, **kwargs)
 
 
+def _search_joined(pattern: re.Pattern[str], values: list[str]) -> bool:
+    """Whether `pattern` is in any of the values, searched in runs of values joined up to
+    about a million characters: C speed, and never a copy of a whole column (which takes
+    4 bytes a character as soon as one value holds an emoji)."""
+    ends = array("q", itertools.accumulate(map(len, values)))
+    start = 0
+    while start < len(values):
+        before = ends[start - 1] if start else 0
+        stop = max(bisect.bisect_right(ends, before + (1 << 20)), start + 1)
+        if pattern.search("\n".join(values[start:stop])):
+            return True
+        start = stop
+    return False
+
+
 def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFrame:
     """Trim, NFC-normalise and drop unstorable characters, warning for each change.
 
-    Plain list comprehensions with whole-column short cuts ("".join(...).isascii())
-    keep this at C speed for the common case of clean text.
+    Plain list comprehensions with short cuts over many values at once (a regular
+    expression over values joined a megabyte at a time, map(str.isascii, ...)) keep this
+    at C speed for the common case of clean text, without a copy of a whole column.
     """
-    rows = frame["_row"].tolist()
+    rows = frame["_row"].to_numpy()
     for column in [c for c in frame.columns if c != "_row"]:
         raw: list[str] = frame[column].tolist()
         cleaned = [v.strip() for v in raw]
@@ -105,8 +125,8 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
         if trimmed:
             check.warn("text-trimmed", table, [rows[i] for i in trimmed], column,
                        "spaces around the text were removed")
-        joined = "\n".join(cleaned)
-        if UNSTORABLE_RE.search(joined):
+        bad: list[int] = []
+        if _search_joined(UNSTORABLE_RE, cleaned):
             bad = [i for i, v in enumerate(cleaned) if UNSTORABLE_RE.search(v)]
             shown = [", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(
                 cleaned[i])})) for i in bad]
@@ -115,8 +135,8 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
             check.warn("characters-removed", table, [rows[i] for i in bad], column,
                        lambda v: f"removed characters a workbook cannot hold ({v})",
                        values=shown)
-        if not joined.isascii():
-            changed = []
+        changed: list[int] = []
+        if not all(map(str.isascii, cleaned)):
             for i, v in enumerate(cleaned):
                 if not v.isascii():
                     nfc = unicodedata.normalize("NFC", v)
@@ -126,7 +146,8 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
             if changed:
                 check.warn("text-normalised", table, [rows[i] for i in changed], column,
                            "text was normalised to Unicode NFC (composed letters)")
-        frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
+        if any(map(operator.is_not, raw, cleaned)):  # a column as it was is left alone
+            frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
     return frame
 
 
@@ -139,8 +160,10 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
                 ERROR, raw.label, None, column.name, "required column is missing",
                 f"a header with {', '.join(spec.column_names)}", "missing-column"))
             complete = False
-    frame = pd.DataFrame(raw.rows, columns=raw.header, dtype=object)
-    frame = frame.loc[:, ~frame.columns.duplicated()]
+    columns: dict[str, list[str]] = {}
+    for name, values in zip(raw.header, raw.columns, strict=True):
+        columns.setdefault(name, values)  # the first of columns of one name
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object)
     for column in spec.columns:
         if column.name not in frame.columns:
             frame[column.name] = ""
