@@ -14,19 +14,27 @@ Safe by construction: curated text is always stored as text (never as a formula 
 an error value), only http(s) addresses become links, characters a workbook cannot
 hold are dropped and text beyond Excel's cell limit is cut with a visible marker.
 Each such change is returned as a warning and listed on the DataQuality sheet.
+
+Work proportional to the change: given the last run's workbook, a sheet whose
+content is the same as then is not built again; its parts are copied from that
+workbook as the compressed bytes they are (zipparts.py). What decides each sheet's
+bytes is recorded as a digest in a small file beside the workbook (`parts_path`),
+with the warnings its writing raised, which a copied sheet still reports. A copied
+workbook has the very bytes a workbook written whole would have.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import logging
 import math
-import os
 import re
-import shutil
+import sys
 import warnings as py_warnings
-import zipfile
+import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
@@ -34,6 +42,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import quote, urlsplit
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -55,6 +64,8 @@ from .. import figures, summaries
 from ..errors import ReportsError
 from ..model import Model
 from ..problems import WARNING, Problem
+from . import zipparts
+from .zipparts import Previous, Segment, StampedZip, Unusable
 
 CREATOR = "agreement-reports"
 log = logging.getLogger(__name__)
@@ -121,7 +132,8 @@ class _TableSpec:
 
 def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.datetime,
                    warnings: Sequence[Problem], changes: pd.DataFrame | None,
-                   sources_label: str = "", run_id: str = "") -> list[Problem]:
+                   sources_label: str = "", run_id: str = "",
+                   previous: Path | None = None) -> list[Problem]:
     """Write the workbook to `path`; return the warnings the writing itself raised.
 
     `as_of` is the data's as-of date (YYYY-MM-DD); `generated_at` the run's time, with
@@ -130,11 +142,47 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
     when there is no earlier run to compare with, an empty frame when nothing
     changed. The returned problems (text cut or cleaned, links left out) are also
     listed on the DataQuality sheet. The same arguments give a byte-identical file.
+
+    `previous` is the last run's workbook: what is the same in this one is copied from
+    it rather than written again, when its record (`parts_path`) vouches for it; a
+    missing, damaged or different one is not used, and the workbook is written whole,
+    to the same bytes. This workbook's record is written to `parts_path(path)`.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
     _warn_if_slow()
-    book = _Book(path.name)
+    record = parts_path(path)
+    record.unlink(missing_ok=True)  # never beside a workbook it does not describe
+    old = _open_previous(previous, path) if previous is not None else None
+    try:
+        try:
+            book = _write_book(model, path, old, as_of=as_of, generated_at=generated_at,
+                               warnings=warnings, changes=changes,
+                               sources_label=sources_label, run_id=run_id)
+        except Unusable as exc:  # noticed while copying: the last workbook is not used
+            log.warning("the last workbook cannot be reused (%s): writing it whole", exc)
+            if old is not None:
+                old.close()
+                old = None
+            book = _write_book(model, path, None, as_of=as_of, generated_at=generated_at,
+                               warnings=warnings, changes=changes,
+                               sources_label=sources_label, run_id=run_id)
+    finally:
+        if old is not None:
+            old.close()
+    try:
+        book.parts.write_record(record, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+        raise
+    return list(book.problems)
+
+
+def _write_book(model: Model, path: Path, old: _OldBook | None, *, as_of: str,
+                generated_at: dt.datetime, warnings: Sequence[Problem],
+                changes: pd.DataFrame | None, sources_label: str, run_id: str) -> _Book:
+    book = _Book(path.name, old)
     saving = False
     try:
         book.write(model, as_of=as_of, generated_at=generated_at, warnings=warnings,
@@ -146,7 +194,217 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
         if saving:  # never leave half a workbook behind
             path.unlink(missing_ok=True)
         raise
-    return list(book.problems)
+    return book
+
+
+# ---------------------------------------------------------------- reuse of the last workbook
+
+# Bump when the writer's output changes in a way the digests below would not see (they
+# also cover this module's own code, the libraries writing and compressing the XML and
+# the deflate level).
+PARTS_FORMAT = 1
+PARTS_FOLDER = "data"
+
+
+def parts_path(workbook: Path) -> Path:
+    """Where the record of a workbook's parts is kept: data/<name>-parts.json beside it."""
+    return workbook.parent / PARTS_FOLDER / f"{workbook.stem}-parts.json"
+
+
+@functools.cache
+def _writer_version() -> str:
+    """What decides a sheet's bytes besides its content: this writer's code and format,
+    the libraries that write and compress the XML, the deflate level."""
+    import et_xmlfile
+    import openpyxl
+    from openpyxl.xml import LXML
+
+    code = hashlib.sha256()
+    for module in (__file__, zipparts.__file__):
+        try:
+            code.update(Path(module).read_bytes())
+        except OSError:  # not installed as files: the format version alone
+            code.update(b"?")
+    return json.dumps([PARTS_FORMAT, code.hexdigest(), openpyxl.__version__,
+                       getattr(et_xmlfile, "__version__", ""), bool(LXML),
+                       zlib.ZLIB_RUNTIME_VERSION, ZIP_LEVEL, pd.__version__,
+                       list(sys.version_info[:2])])
+
+
+def _cell_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of every cell of the frame (rows × columns), from its value and type.
+
+    Two values that are written differently never hash alike on purpose: floats by their
+    bits (0.0 and -0.0 differ), text and missing values apart, and columns holding
+    anything but text and missing values by each value's type and repr ("1" and 1 differ).
+    """
+    columns = []
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            wide = np.float64 if dtype.kind == "f" else np.int64
+            columns.append(series.to_numpy().astype(wide, copy=False).view(np.uint64))
+            continue
+        if dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True) not in (
+                "string", "empty"):
+            series = series.map(_typed_repr)
+        columns.append(pd.util.hash_pandas_object(series, index=False).to_numpy(np.uint64))
+    if not columns:
+        return np.zeros((len(frame), 0), dtype=np.uint64)
+    return np.ascontiguousarray(np.column_stack(columns))
+
+
+def _typed_repr(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
+
+
+def _digest(*parts: object, data: bytes = b"") -> str:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(json.dumps(parts, default=str).encode("utf-8"))
+    h.update(data)
+    return h.hexdigest()
+
+
+@dataclass
+class _OldSheet:
+    """A sheet of the last workbook, as recorded."""
+
+    digest: str
+    problems: list[tuple[int | None, str | None, str]]
+    entries: list[str]  # zip entries: the sheet's XML, its relationships
+    tables: list[str]  # the paths of its tables, which its relationships name
+
+
+@dataclass
+class _OldBook:
+    """The last workbook, open for copying, and the record of its sheets."""
+
+    file: Previous
+    sheets: dict[str, _OldSheet]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _open_previous(previous: Path, path: Path) -> _OldBook | None:
+    """The last workbook and its record, or None (and why, in the log) when either cannot
+    be trusted: then everything is written."""
+    try:
+        if previous.resolve() == path.resolve():
+            return None  # the file is about to be replaced
+        record = json.loads(parts_path(previous).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("format") != PARTS_FORMAT:
+            log.info("the record of %s is of another format: the workbook is written whole",
+                     previous)
+            return None
+        if record.get("writer") != _writer_version():
+            log.info("%s was written by another version of the writer: the workbook is "
+                     "written whole", previous)
+            return None
+        size = record["bytes"]
+        entries = {str(name): [Segment.from_json(s) for s in segments]
+                   for name, segments in record["entries"].items()}
+        sheets = {}
+        for title, sheet in record["sheets"].items():
+            problems = [(row if type(row) is int else None, column, str(message))
+                        for row, column, message in sheet["problems"]]
+            if not all(c is None or isinstance(c, str) for _, c, _ in problems):
+                raise ValueError("a problem's column is not text")
+            sheets[str(title)] = _OldSheet(str(sheet["digest"]), problems,
+                                           [str(e) for e in sheet["entries"]],
+                                           [str(t) for t in sheet["tables"]])
+        if type(size) is not int:
+            raise ValueError("no size")
+        return _OldBook(Previous(previous, size, entries), sheets)
+    except FileNotFoundError as exc:
+        log.info("no %s: the workbook is written whole", exc.filename)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("the record of the last workbook cannot be read (%s): the workbook is "
+                    "written whole", exc)
+    except Unusable as exc:
+        log.warning("the last workbook cannot be reused (%s): it is written whole", exc)
+    return None
+
+
+@dataclass
+class _NewSheet:
+    digest: str  # "" when the sheet cannot be reused next time
+    problems: list[tuple[int | None, str | None, str]]
+    entries: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+
+
+class _Parts:
+    """Which sheets are copied from the last workbook, and the record kept for the next."""
+
+    def __init__(self, old: _OldBook | None) -> None:
+        self.old = old
+        self.sheets: dict[str, _NewSheet] = {}
+        self.copied: dict[str, _OldSheet] = {}  # sheet title -> what is copied
+        self.segments: dict[str, list[Segment]] = {}
+
+    def reusable(self, title: str, digest: str) -> _OldSheet | None:
+        if self.old is None:
+            return None
+        old = self.old.sheets.get(title)
+        if old is None or old.digest != digest or not all(
+                name in self.old.file.entries for name in old.entries):
+            return None
+        return old
+
+    def plan(self, archive: StampedZip, wb: Workbook) -> None:
+        """Name each sheet's entries as openpyxl will; send the copied ones to the archive."""
+        tables = 0
+        for number, ws in enumerate(wb.worksheets, 1):
+            entries = [f"xl/worksheets/sheet{number}.xml",
+                       f"xl/worksheets/_rels/sheet{number}.xml.rels"]
+            paths = [f"/xl/tables/table{tables + k}.xml" for k in range(1, len(ws.tables) + 1)]
+            tables += len(ws.tables)
+            sheet = self.sheets.get(ws.title)
+            if sheet is not None:
+                sheet.entries, sheet.tables = entries, paths
+            old = self.copied.get(ws.title)
+            if old is None:
+                continue
+            if self.old is None or old.entries != entries or old.tables != paths:
+                raise Unusable(f"the sheet {ws.title} is not where it was")
+            archive.previous = self.old.file
+            for name in entries:
+                archive.copies[name] = self.old.file.entries[name]
+
+    def check(self, archive: StampedZip, wb: Workbook) -> None:
+        """After saving: every copy made, and every entry where `plan` said it would be."""
+        if archive.copies:
+            raise Unusable(f"not written: {', '.join(sorted(archive.copies))}")
+        for ws in wb.worksheets:
+            sheet = self.sheets.get(ws.title)
+            if sheet is None:
+                continue
+            paths = [table.path for table in ws.tables.values()]
+            if sheet.entries[0] != ws.path[1:] or sheet.tables != paths:
+                raise Unusable(f"the sheet {ws.title} was not written where planned")
+        self.segments = archive.segments
+
+    def write_record(self, record: Path, workbook: Path) -> None:
+        """The record of this workbook's sheets, for the next run (written last)."""
+        sheets = {title: {"digest": s.digest, "problems": s.problems, "entries": s.entries,
+                          "tables": s.tables}
+                  for title, s in self.sheets.items() if s.digest}
+        names = {name for s in self.sheets.values() if s.digest for name in s.entries}
+        if self.old is not None:
+            log.info("workbook: %d of %d table sheets copied from the last workbook",
+                     len(self.copied), len(self.sheets))
+        content = {"format": PARTS_FORMAT, "writer": _writer_version(),
+                   "bytes": workbook.stat().st_size,
+                   "copied": list(self.copied),  # how this workbook was made, for people
+                   "entries": {name: [s.as_json() for s in segments]
+                               for name, segments in self.segments.items() if name in names},
+                   "sheets": sheets}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        temporary = record.with_name(f".{record.name}.tmp")
+        temporary.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(record)
 
 
 # ---------------------------------------------------------------- the workbook
@@ -155,11 +413,12 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
 class _Book:
     """The write-only workbook, its shared cell styles and the warnings raised on the way."""
 
-    def __init__(self, file_label: str) -> None:
+    def __init__(self, file_label: str, old: _OldBook | None = None) -> None:
         self.wb = Workbook(write_only=True)
         self.file_label = file_label
         self.problems: list[Problem] = []
         self.sheets: dict[str, _Sheet] = {}
+        self.parts = _Parts(old)
         styles = self.wb.create_sheet("styles")  # a scratch sheet to build the styles on
         # a font without a name shows in a serif face in LibreOffice: name the default one
         self.header = _style(styles, font=Font(name=FONT, size=11, bold=True))
@@ -174,6 +433,11 @@ class _Book:
         self.whole_percent = _style(styles, number_format="0%")
         self.percent = _style(styles, number_format="0.0##%")
         self.wb.remove(styles)
+        # every cell style gets its number now, whichever sheets are written: a sheet
+        # copied from the last workbook refers to the same numbers
+        for style in (self.header, self.title, self.heading, self.wrap, self.date,
+                      self.date_left, self.link, self.whole_percent, self.percent):
+            self.wb._cell_styles.add(style)
 
     # ------------------------------------------------------------ sheets
     def sheet(self, title: str) -> _Sheet:
@@ -201,10 +465,7 @@ class _Book:
             self.sheet(spec.name)
         quality = self.sheet(DATA_QUALITY)
         for spec in tables:
-            sheet = self.sheets[spec.name]
-            self.write_table(sheet, spec.name, spec.frame, spec.empty, freeze=True)
-            if spec.name == "PartyThemes" and len(spec.frame):
-                _heat_map(sheet, spec.frame)
+            self.table_sheet(self.sheets[spec.name], spec.name, spec.frame, spec.empty)
         by_name = {spec.name: spec.frame for spec in tables}
         self.write_charts(charts, model, by_name)
         # the overview's curated text is converted before DataQuality is written, so that
@@ -222,8 +483,8 @@ class _Book:
         source_rows = list(self.table_rows(overview, "Sources", sources, "No sources recorded",
                                            first_row=sources_top))
         n_warnings = len(warnings) + len(self.problems)
-        self.write_table(quality, DATA_QUALITY, _quality_frame([*warnings, *self.problems]),
-                         "No warnings: the data passed every check", freeze=True)
+        self.table_sheet(quality, DATA_QUALITY, _quality_frame([*warnings, *self.problems]),
+                         "No warnings: the data passed every check")
         self.write_overview(overview, model, guide, by_name, sources, source_rows, sources_top,
                             title=str(title), as_of=as_of, generated_at=generated_at,
                             sources_label=str(label), run_id=run_id, n_warnings=n_warnings)
@@ -235,6 +496,38 @@ class _Book:
         props.created = _utc_naive(generated_at)
 
     # ------------------------------------------------------------ tables
+    def table_sheet(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str) -> None:
+        """A sheet holding one table, frozen header: copied from the last workbook when
+        everything that decides its bytes is the same, else written."""
+        digest = _digest(_writer_version(), sheet.title, name, empty,
+                         [str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
+                         repr(list(self.wb._cell_styles)), self.wb.worksheets.index(sheet.ws),
+                         data=_cell_hashes(frame).tobytes())
+        first_problem, styles = len(self.problems), len(self.wb._cell_styles)
+        old = self.parts.reusable(sheet.title, digest)
+        if old is not None:
+            self.copied_table(sheet, name, frame)
+            for row, column, message in old.problems:
+                self.warn(sheet.title, row, column, message)
+            self.parts.copied[sheet.title] = old
+        else:
+            self.write_table(sheet, name, frame, empty, freeze=True)
+            if name == "PartyThemes" and len(frame):
+                _heat_map(sheet, frame)
+        raised = [(p.row, p.column, p.message) for p in self.problems[first_problem:]]
+        # a sheet that gave a cell a style of its own cannot be copied: the style's number
+        # depends on what was written before it
+        reusable = len(self.wb._cell_styles) == styles
+        self.parts.sheets[sheet.title] = _NewSheet(digest if reusable else "", raised)
+
+    def copied_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame) -> None:
+        """The sheet's table and print settings (in the workbook's own parts), but no rows:
+        its XML and relationships are copied from the last workbook."""
+        sheet.ws.freeze_panes = "A2"
+        _print_setup(sheet, repeat_header=True)
+        sheet.rows = 1 + max(len(frame), 1)
+        self.add_table(sheet, name, _headers(frame), 1)
+
     def write_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str, *,
                     freeze: bool = False) -> None:
         """Header and rows from the sheet's next row on, as an Excel table called `name`."""
@@ -260,6 +553,10 @@ class _Book:
                 sheet.append_chunk(item)
             else:
                 sheet.append(*item)
+        self.add_table(sheet, name, headers, top)
+
+    def add_table(self, sheet: _Sheet, name: str, headers: list[str], top: int) -> None:
+        """The Excel table called `name` from row `top` (its header) to the sheet's last."""
         ref = f"A{top}:{get_column_letter(len(headers))}{sheet.rows}"
         table = Table(displayName=name, name=name, ref=ref)
         table._initialise_columns()  # also sets the table's autoFilter (its filter buttons)
@@ -499,9 +796,11 @@ class _Book:
     def save(self, path: Path, generated_at: dt.datetime) -> None:
         stamp = _utc_naive(generated_at)
         self.wb.properties.modified = stamp
-        with _StampedZip(path, stamp) as archive:
+        with StampedZip(path, stamp, ZIP_LEVEL) as archive:
+            self.parts.plan(archive, self.wb)
             # what Workbook.save does, minus the wall-clock 'modified' time it stamps
             ExcelWriter(self.wb, archive).save()
+            self.parts.check(archive, self.wb)
 
     def discard(self) -> None:
         """Remove the temporary files of sheets already streamed (after a failure)."""
@@ -510,6 +809,10 @@ class _Book:
             if writer is None:
                 continue
             try:
+                # the row stream first: closed later, by the garbage collector, it would
+                # write its end into a closed file
+                if ws._rows is not None:
+                    ws._rows.close()
                 writer.close()
                 writer.cleanup()
             except (OSError, ValueError):
@@ -793,39 +1096,6 @@ def _safe_number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.16g}" if math.isfinite(value) else ""
     return str(value)
-
-
-class _StampedZip(zipfile.ZipFile):
-    """A zip archive whose entries all carry one time stamp, so equal input gives equal bytes."""
-
-    def __init__(self, path: Path, stamp: dt.datetime) -> None:
-        super().__init__(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True,
-                         compresslevel=ZIP_LEVEL)
-        self._stamp = (max(stamp.year, 1980),) + stamp.timetuple()[1:6]
-
-    def _info(self, name: str) -> zipfile.ZipInfo:
-        info = zipfile.ZipInfo(name, self._stamp)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        # the level's attribute is public from Python 3.13 on, private before
-        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel",
-                ZIP_LEVEL)
-        info.external_attr = 0o600 << 16
-        return info
-
-    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo,  # type: ignore[override]
-                 data: str | bytes,
-                 compress_type: int | None = None, compresslevel: int | None = None) -> None:
-        if isinstance(zinfo_or_arcname, str):
-            zinfo_or_arcname = self._info(zinfo_or_arcname)
-        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
-
-    def write(self, filename: str | os.PathLike[str],  # type: ignore[override]
-              arcname: str | None = None,
-              compress_type: int | None = None, compresslevel: int | None = None) -> None:
-        info = self._info(str(arcname or filename))
-        info.file_size = os.path.getsize(filename)
-        with open(filename, "rb") as source, self.open(info, "w") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
 
 
 # ---------------------------------------------------------------- the tables
