@@ -49,7 +49,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
+from openpyxl.descriptors.container import ElementList
 from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.packaging.relationship import Relationship, RelationshipList, get_rels_path
 from openpyxl.styles import Alignment, Font
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -59,6 +61,8 @@ from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.xml.constants import PKG_REL_NS, REL_NS
+from openpyxl.xml.functions import tostring
 
 from .. import figures, summaries
 from ..errors import ReportsError
@@ -663,7 +667,7 @@ class _Book:
         cell._style = copy(self.whole_percent if whole else self.percent)
         return cell
 
-    def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> Cell | str:
+    def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> _Link | str:
         """The address as text, linked when it is http(s) and the sheet has links to spare."""
         if sheet.links >= LINKS_PER_SHEET:
             if sheet.links == LINKS_PER_SHEET:
@@ -679,9 +683,7 @@ class _Book:
                       "become links")
             return value
         sheet.links += 1
-        cell = _clean_text_cell(sheet.ws, value, self.link)
-        cell.hyperlink = Hyperlink(ref="", target=target)
-        return cell
+        return _Link(value, target, self.link)
 
     def internal_link(self, ws: WriteOnlyWorksheet, value: str, sheet: str) -> Cell:
         cell = cast(Cell, self.text_cell(ws, value, self.link))
@@ -799,7 +801,7 @@ class _Book:
         with StampedZip(path, stamp, ZIP_LEVEL) as archive:
             self.parts.plan(archive, self.wb)
             # what Workbook.save does, minus the wall-clock 'modified' time it stamps
-            ExcelWriter(self.wb, archive).save()
+            _Writer(self.wb, archive).save()
             self.parts.check(archive, self.wb)
 
     def discard(self) -> None:
@@ -963,6 +965,14 @@ class _Styled(NamedTuple):
     style: StyleArray
 
 
+class _Link(NamedTuple):
+    """Text linked to a web address, for _FastRowWriter: lighter than a cell and its link."""
+
+    text: str
+    target: str
+    style: StyleArray
+
+
 class _RawRows(NamedTuple):
     xml: str
     rows: int
@@ -981,6 +991,39 @@ class _FastRowWriter(WorksheetWriter):
     LibreOffice). Falls back to openpyxl's writer if the XML stream is not the one
     this was written for (et_xmlfile's; lxml's has no raw write).
     """
+
+    def __init__(self, ws: WriteOnlyWorksheet) -> None:
+        super().__init__(ws)
+        self._rels = _FastRels()
+
+    def write_hyperlinks(self) -> None:
+        """The sheet's links: a web address's as text written here, with its relationship
+        kept as text (`_FastRels`), an internal link's as openpyxl writes it. The same XML
+        as openpyxl's, without an object per link: a sheet can have 65,530."""
+        links = self.ws._hyperlinks
+        if not links:
+            return
+        xf = self.xf.send(True)
+        write = _raw_writer(xf)
+        rels = self._rels
+        assert isinstance(rels, _FastRels) and not rels  # links come first, as rId1...
+        if write is None:  # not the fast path: its cells carry openpyxl's links
+            self.xf.send(None)
+            super().write_hyperlinks()
+            return
+        write("<hyperlinks>")
+        for link in links:
+            if isinstance(link, tuple):
+                ref, target = link
+                rels.targets.append(target)
+                write(f'<hyperlink xmlns:r="{REL_NS}" ref="{ref}" r:id="rId{len(rels.targets)}" />')
+                continue
+            if link.target:
+                rels.targets.append(link.target)
+                link.id = f"rId{len(rels.targets)}"
+            xf.write(link.to_tree())
+        write("</hyperlinks>")
+        self.xf.send(None)
 
     def write_row(self, xf: Any, row: Iterable[object], row_idx: int) -> None:
         write = _raw_writer(xf)
@@ -1031,6 +1074,10 @@ class _FastRowWriter(WorksheetWriter):
             cell = WriteOnlyCell(self.ws, value.value)
             cell._style = copy(value.style)
             return cell
+        if isinstance(value, _Link):
+            cell = _clean_text_cell(self.ws, value.text, copy(value.style))  # type: ignore[arg-type]
+            cell.hyperlink = Hyperlink(ref="", target=value.target)
+            return cell
         return value
 
     def value_xml(self, ref: str, value: object) -> str:
@@ -1047,6 +1094,10 @@ class _FastRowWriter(WorksheetWriter):
                 return _string_xml(ref, s, inner)
             number = to_excel(inner, self.ws.parent.epoch)
             return f'<c r="{ref}"{s} t="n"><v>{_safe_number(number)}</v></c>'
+        if kind is _Link:
+            text, target, style = cast(_Link, value)
+            self.ws._hyperlinks.append((ref, target))
+            return _string_xml(ref, f' s="{self.ws.parent._cell_styles.add(style)}"', text)
         if kind is int:
             return f'<c r="{ref}" t="n"><v>{value}</v></c>'
         if kind is float:
@@ -1074,6 +1125,79 @@ class _FastRowWriter(WorksheetWriter):
         if kind == "b":
             return f'<c r="{ref}"{style} t="b"><v>{int(bool(value))}</v></c>'
         raise ValueError(f"cell {ref}: type {kind!r} is never written by this workbook")
+
+
+class _FastRels(RelationshipList):
+    """A sheet's relationships: first its links', kept as their targets (rId1, rId2, ...),
+    then the others (tables, drawing) as openpyxl's objects; written as text (`xml`), the
+    XML openpyxl would write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+
+    def append(self, value: Relationship) -> None:
+        ElementList.append(self, value)  # which checks the type
+        if not value.Id:
+            value.Id = f"rId{len(self.targets) + len(self)}"
+
+    def __bool__(self) -> bool:
+        return bool(self.targets) or len(self) > 0
+
+    def xml(self) -> bytes:
+        kind = f"{REL_NS}/hyperlink"
+        parts = [f'<Relationships xmlns="{PKG_REL_NS}">']
+        parts += [f'<Relationship Type="{kind}" Target="{_xml_attribute(t)}" '
+                  f'TargetMode="External" Id="rId{n}" />'
+                  for n, t in enumerate(self.targets, 1)]
+        for rel in self:
+            mode = "" if rel.TargetMode is None else \
+                f' TargetMode="{_xml_attribute(rel.TargetMode)}"'
+            parts.append(f'<Relationship Type="{_xml_attribute(rel.Type)}" '
+                         f'Target="{_xml_attribute(rel.Target)}"{mode} Id="{rel.Id}" />')
+        parts.append("</Relationships>")
+        # ElementTree's tostring writes us-ascii, with character references for the rest
+        return "".join(parts).encode("ascii", "xmlcharrefreplace")
+
+
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                                    "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"})
+
+
+def _xml_attribute(text: str) -> str:
+    """Text as an attribute's value, escaped as ElementTree escapes it."""
+    return text.translate(_ATTRIBUTE_ESCAPES)
+
+
+class _Writer(ExcelWriter):
+    """openpyxl's ExcelWriter, writing a sheet's relationships as text when its writer kept
+    them so (`_FastRels`): 65,530 links' relationships as objects take seconds."""
+
+    def _write_worksheets(self) -> None:
+        # ExcelWriter._write_worksheets of openpyxl 3.1, for what this workbook holds
+        # (no comments, legacy drawings or pivot tables)
+        for number, ws in enumerate(self.workbook.worksheets, 1):
+            if (getattr(ws, "_comments", None) or getattr(ws, "legacy_drawing", None) is not None
+                    or getattr(ws, "_pivots", None)):
+                raise ValueError(f"sheet {ws.title}: comments, legacy drawings and pivot "
+                                 "tables are not written by this workbook")
+            ws._id = number
+            self.write_worksheet(ws)
+            if ws._drawing:
+                self._write_drawing(ws._drawing)
+                for rel in ws._rels:
+                    if "drawing" in rel.Type:
+                        rel.Target = ws._drawing.path
+            for table in ws._tables.values():
+                self._tables.append(table)
+                table.id = len(self._tables)
+                table._write(self._archive)
+                self.manifest.append(table)
+                ws._rels.get(table._rel_id).Target = table.path
+            if ws._rels:
+                xml = ws._rels.xml() if isinstance(ws._rels, _FastRels) \
+                    else tostring(ws._rels.to_tree())
+                self._archive.writestr(get_rels_path(ws.path)[1:], xml)
 
 
 def _xml_text(text: str) -> tuple[str, str]:
