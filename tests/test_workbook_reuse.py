@@ -13,22 +13,27 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 import reports.render.xlsx as xlsx
 from reports.model import Model
 from reports.problems import Problem
 from reports.render.xlsx import parts_path, write_workbook
+from reports.render.zipparts import crc32_combine
 from reports.sources import read_sources
 from reports.validate import validate
-from tests.conftest import require_tool
+from tests.conftest import ROOT, require_tool
 from tests.datasets import copy_bundled, set_cell
 
 GENERATED_AT = dt.datetime(2024, 11, 28, 9, 30, tzinfo=ZoneInfo("Asia/Baku"))
@@ -243,37 +248,6 @@ def test_a_workbook_is_never_written_from_itself(tmp_path: Path,
     assert NEW_TITLE in [row[1] for row in again.sheets()["Agreements"]]
 
 
-# ---------------------------------------------------------------- LibreOffice
-
-
-@pytest.fixture(scope="module")
-def libreoffice_csv(tmp_path_factory: pytest.TempPathFactory, reused: Written) -> Path:
-    """The workbook written from the last one, every sheet as CSV, converted once."""
-    soffice = require_tool("soffice")
-    base = tmp_path_factory.mktemp("libreoffice")
-    out = base / "csv"
-    result = subprocess.run(
-        [soffice, "--headless", "--norestore", f"-env:UserInstallation={(base / 'p').as_uri()}",
-         "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,"
-         "false,false,-1", "--outdir", str(out), str(reused.path)],
-        capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-def test_libreoffice_opens_a_workbook_written_from_the_last_one(
-        libreoffice_csv: Path, reused: Written) -> None:
-    names = CalamineWorkbook.from_path(str(reused.path)).sheet_names
-    files = {p.name: p for p in libreoffice_csv.glob("agreements-*.csv")}
-    assert {f"agreements-{n}.csv" for n in names} <= set(files)
-    with files["agreements-Agreements.csv"].open(encoding="utf-8", newline="") as handle:
-        titles = [row["title"] for row in csv.DictReader(handle)]
-    assert NEW_TITLE in titles
-    with files["agreements-AgreementThemes.csv"].open(encoding="utf-8", newline="") as handle:
-        copied = list(csv.reader(handle))
-    assert copied[1:] == [[str(v) for v in row] for row in reused.sheets()["AgreementThemes"][1:]]
-
-
 # ---------------------------------------------------------------- in a run
 
 
@@ -303,3 +277,166 @@ def test_a_routine_run_copies_what_did_not_change_from_the_last_run(tmp_path: Pa
     for name in ("Overview", "Changes"):
         del expected[name], got[name]
     assert got == expected
+
+
+# ---------------------------------------------------------------- chunks of rows
+
+CHUNK_ROWS = 100  # rows a segment of their own (5,000 in the job): many chunks here
+CHANGED_ROW = 1_234  # the agreement whose title changes: in the Agreements' 13th chunk
+
+
+@pytest.fixture(scope="module")
+def synthetic_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Model, Model]:
+    """2,000 synthetic agreements, then the same with one title changed."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
+                    "--agreements", "2000", "--output", str(folder), "--quiet"],
+                   check=True, cwd=ROOT)
+    before = model_of(folder)
+    set_cell(folder, "agreements", CHANGED_ROW + 1, "title", NEW_TITLE)
+    return before, model_of(folder)
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory: pytest.TempPathFactory,
+            synthetic_models: tuple[Model, Model]) -> dict[str, Written]:
+    """The last workbook, the next written whole, and the next written from the last."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xlsx, "CHUNK_ROWS", CHUNK_ROWS)
+        last = write(synthetic_models[0], tmp_path_factory.mktemp("chunked-last"))
+        whole = write(synthetic_models[1], tmp_path_factory.mktemp("chunked-whole"))
+        reused = write(synthetic_models[1], tmp_path_factory.mktemp("chunked"), last.path)
+    return {"last": last, "whole": whole, "reused": reused}
+
+
+def test_rows_the_change_does_not_touch_are_copied_a_chunk_at_a_time(
+        chunked: dict[str, Written]) -> None:
+    last, whole, reused = chunked["last"], chunked["whole"], chunked["reused"]
+    assert reused.path.read_bytes() == whole.path.read_bytes()
+    assert reused.problems == whole.problems
+    assert reused.sheets() == whole.sheets()
+    assert "Agreements" not in reused.copied and "Participation" not in reused.copied
+    # 20 chunks of agreements, one changed; the changed title's participation rows lie
+    # in one or two chunks
+    copied = reused.record["copied_chunks"]
+    assert copied["Agreements"] == 19
+    participation = len(reused.sheets()["Participation"]) - 1
+    assert copied["Participation"] >= -(-participation // CHUNK_ROWS) - 2
+    # the copied chunks are the last workbook's compressed bytes, where the record says
+    sheet = _entry(reused, "Agreements")
+    old = {s[0]: s for s in last.record["entries"][_entry(last, "Agreements")]}
+    new = [s for s in reused.record["entries"][sheet] if s[0]]
+    assert len(new) == 20 and sum(s[0] in old for s in new) == 19
+    with last.path.open("rb") as before, reused.path.open("rb") as after:
+        for digest, offset, packed, *_ in new:
+            if digest in old:
+                before.seek(old[digest][1])
+                after.seek(offset)
+                assert before.read(packed) == after.read(packed)
+
+
+def _entry(book: Written, sheet: str) -> str:
+    number = CalamineWorkbook.from_path(str(book.path)).sheet_names.index(sheet) + 1
+    return f"xl/worksheets/sheet{number}.xml"
+
+
+def test_chunks_copied_after_excels_link_limit_still_say_where_links_stop(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        synthetic_models: tuple[Model, Model]) -> None:
+    # the limit is reached in the Agreements' 3rd chunk, the title changes in the 13th:
+    # the chunks copied after the limit hold no link, and the warning is given once
+    monkeypatch.setattr(xlsx, "CHUNK_ROWS", CHUNK_ROWS)
+    monkeypatch.setattr(xlsx, "LINKS_PER_SHEET", 250)
+    before, after = synthetic_models
+    last = write(before, tmp_path / "last")
+    whole = write(after, tmp_path / "whole")
+    again = write(after, tmp_path / "again", last.path)
+    assert again.path.read_bytes() == whole.path.read_bytes()
+    limit = [p for p in again.problems if "not links" in p.message and "Agreements" in p.file]
+    assert len(limit) == 1 and 2 + 2 * CHUNK_ROWS <= limit[0].row < 2 + 3 * CHUNK_ROWS
+    assert again.record["copied_chunks"]["Agreements"] == 19
+    with zipfile.ZipFile(again.path) as archive:
+        rels = archive.read(_entry(again, "Agreements").replace("sheets/", "sheets/_rels/")
+                            + ".rels")
+    assert rels.count(b"/hyperlink") == 250
+
+
+def test_a_chunk_whose_compressed_bytes_were_damaged_is_not_copied(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        synthetic_models: tuple[Model, Model], chunked: dict[str, Written]) -> None:
+    monkeypatch.setattr(xlsx, "CHUNK_ROWS", CHUNK_ROWS)
+    last = chunked["last"]
+    folder = tmp_path / "last"
+    (folder / "data").mkdir(parents=True)
+    shutil.copyfile(last.path, folder / last.path.name)
+    shutil.copyfile(parts_path(last.path), parts_path(folder / last.path.name))
+    # one byte of the Agreements' last chunk, which the next workbook would copy
+    digest, offset, packed, *_ = [s for s in last.record["entries"][_entry(last, "Agreements")]
+                                  if s[0]][-1]
+    data = bytearray((folder / last.path.name).read_bytes())
+    data[offset + packed // 2] ^= 0x01
+    (folder / last.path.name).write_bytes(bytes(data))
+    again = write(synthetic_models[1], tmp_path / "again", folder / last.path.name)
+    assert again.path.read_bytes() == chunked["whole"].path.read_bytes()
+    assert again.copied == [] and again.record["copied_chunks"] == {}
+
+
+@given(st.binary(max_size=3000), st.binary(max_size=3000))
+def test_crc32_combine_is_zlibs(first: bytes, second: bytes) -> None:
+    assert crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second)) == \
+        zlib.crc32(first + second)
+
+
+def test_cells_written_differently_hash_differently() -> None:
+    pairs = [(None, "None"), (float("nan"), "nan"), (1, "1"), (1.0, "1.0"), (True, "True"),
+             (("a", "b"), "('a', 'b')"), (dt.date(2024, 1, 2), "2024-01-02")]
+    for value, text in pairs:
+        frame = pd.DataFrame({"x": pd.Series([value, "other"], dtype=object)})
+        again = pd.DataFrame({"x": pd.Series([text, "other"], dtype=object)})
+        assert xlsx._cell_hashes(frame)[0, 0] != xlsx._cell_hashes(again)[0, 0], (value, text)
+    zero = xlsx._cell_hashes(pd.DataFrame({"x": [0.0]}))
+    assert zero[0, 0] != xlsx._cell_hashes(pd.DataFrame({"x": [-0.0]}))[0, 0]
+    for dtype in ("str", object):
+        strings = xlsx._cell_hashes(pd.DataFrame({"x": pd.Series([None, "None"], dtype=dtype)}))
+        assert strings[0, 0] != strings[1, 0], dtype
+
+
+# ---------------------------------------------------------------- LibreOffice
+
+
+@pytest.fixture(scope="module")
+def libreoffice_csv(tmp_path_factory: pytest.TempPathFactory, reused: Written,
+                    chunked: dict[str, Written]) -> Path:
+    """Both workbooks written from the last ones, every sheet as CSV, in one conversion."""
+    soffice = require_tool("soffice")
+    base = tmp_path_factory.mktemp("libreoffice")
+    out = base / "csv"
+    shutil.copyfile(chunked["reused"].path, base / "chunked.xlsx")
+    result = subprocess.run(
+        [soffice, "--headless", "--norestore", f"-env:UserInstallation={(base / 'p').as_uri()}",
+         "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,"
+         "false,false,-1", "--outdir", str(out), str(reused.path), str(base / "chunked.xlsx")],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@pytest.mark.parametrize("stem", ["agreements", "chunked"])
+def test_libreoffice_opens_a_workbook_written_from_the_last_one(
+        libreoffice_csv: Path, reused: Written, chunked: dict[str, Written], stem: str) -> None:
+    book = reused if stem == "agreements" else chunked["reused"]
+    names = CalamineWorkbook.from_path(str(book.path)).sheet_names
+    files = {p.name: p for p in libreoffice_csv.glob(f"{stem}-*.csv")}
+    assert {f"{stem}-{n}.csv" for n in names} <= set(files)
+    sheets = book.sheets()
+    for name in ("Agreements", "Participation", "AgreementThemes"):
+        rows = _csv(files[f"{stem}-{name}.csv"])
+        assert len(rows) == len(sheets[name]), name
+        assert [row[0] for row in rows] == [str(row[0]) for row in sheets[name]], name
+    titles = [row[1] for row in _csv(files[f"{stem}-Agreements.csv"])]
+    assert NEW_TITLE in titles

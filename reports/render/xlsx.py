@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import io
 import json
 import logging
 import math
@@ -206,7 +207,7 @@ def _write_book(model: Model, path: Path, old: _OldBook | None, *, as_of: str,
 # Bump when the writer's output changes in a way the digests below would not see (they
 # also cover this module's own code, the libraries writing and compressing the XML and
 # the deflate level).
-PARTS_FORMAT = 1
+PARTS_FORMAT = 2
 PARTS_FOLDER = "data"
 
 
@@ -253,10 +254,26 @@ def _cell_hashes(frame: pd.DataFrame) -> np.ndarray:
         if dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True) not in (
                 "string", "empty"):
             series = series.map(_typed_repr)
+        # categorize (the default) keeps missing values apart from the text "None"
         columns.append(pd.util.hash_pandas_object(series, index=False).to_numpy(np.uint64))
     if not columns:
         return np.zeros((len(frame), 0), dtype=np.uint64)
     return np.ascontiguousarray(np.column_stack(columns))
+
+
+def _pieces(out: str, chunks: list[tuple[int, int, str | Segment]]) -> list[zipparts.Piece]:
+    """A sheet's XML as the archive writes it: each chunk of rows a segment of its own (the
+    last workbook's, or a range of the sheet's file), what is between them in others."""
+    pieces: list[zipparts.Piece] = []
+    at = 0
+    for start, end, part in chunks:
+        if start > at:
+            pieces.append(("", zipparts.file_range(out, at, start)))
+        pieces.append(part if isinstance(part, Segment)
+                      else (part, zipparts.file_range(out, start, end)))
+        at = end
+    pieces.append(("", zipparts.file_range(out, at, None)))  # the rest: never empty
+    return pieces
 
 
 def _typed_repr(value: object) -> str:
@@ -270,14 +287,18 @@ def _digest(*parts: object, data: bytes = b"") -> str:
     return h.hexdigest()
 
 
+_Raised = tuple[int | None, str | None, str]  # a warning's row, column and message
+
+
 @dataclass
 class _OldSheet:
     """A sheet of the last workbook, as recorded."""
 
     digest: str
-    problems: list[tuple[int | None, str | None, str]]
+    problems: list[_Raised]
     entries: list[str]  # zip entries: the sheet's XML, its relationships
     tables: list[str]  # the paths of its tables, which its relationships name
+    chunks: dict[str, list[_Raised]]  # chunks of rows (segments of its XML), by digest
 
 
 @dataclass
@@ -309,15 +330,12 @@ def _open_previous(previous: Path, path: Path) -> _OldBook | None:
         size = record["bytes"]
         entries = {str(name): [Segment.from_json(s) for s in segments]
                    for name, segments in record["entries"].items()}
-        sheets = {}
-        for title, sheet in record["sheets"].items():
-            problems = [(row if type(row) is int else None, column, str(message))
-                        for row, column, message in sheet["problems"]]
-            if not all(c is None or isinstance(c, str) for _, c, _ in problems):
-                raise ValueError("a problem's column is not text")
-            sheets[str(title)] = _OldSheet(str(sheet["digest"]), problems,
-                                           [str(e) for e in sheet["entries"]],
-                                           [str(t) for t in sheet["tables"]])
+        sheets = {str(title): _OldSheet(str(sheet["digest"]), _raised(sheet["problems"]),
+                                        [str(e) for e in sheet["entries"]],
+                                        [str(t) for t in sheet["tables"]],
+                                        {str(digest): _raised(problems)
+                                         for digest, problems in sheet["chunks"].items()})
+                  for title, sheet in record["sheets"].items()}
         if type(size) is not int:
             raise ValueError("no size")
         return _OldBook(Previous(previous, size, entries), sheets)
@@ -331,10 +349,20 @@ def _open_previous(previous: Path, path: Path) -> _OldBook | None:
     return None
 
 
+def _raised(recorded: list) -> list[_Raised]:
+    """Warnings as recorded; ValueError (or TypeError) if they are not of that shape."""
+    raised = [(row, column, message) for row, column, message in recorded]
+    if not all((row is None or type(row) is int) and (column is None or isinstance(column, str))
+               and isinstance(message, str) for row, column, message in raised):
+        raise ValueError("a warning is not of the recorded shape")
+    return raised
+
+
 @dataclass
 class _NewSheet:
     digest: str  # "" when the sheet cannot be reused next time
-    problems: list[tuple[int | None, str | None, str]]
+    problems: list[_Raised]
+    chunks: dict[str, list[_Raised]]
     entries: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
 
@@ -346,6 +374,7 @@ class _Parts:
         self.old = old
         self.sheets: dict[str, _NewSheet] = {}
         self.copied: dict[str, _OldSheet] = {}  # sheet title -> what is copied
+        self.copied_chunks: dict[str, int] = {}  # sheet title -> chunks of rows copied
         self.segments: dict[str, list[Segment]] = {}
 
     def reusable(self, title: str, digest: str) -> _OldSheet | None:
@@ -357,10 +386,25 @@ class _Parts:
             return None
         return old
 
+    def old_chunks(self, title: str) -> dict[str, tuple[Segment, list[_Raised]]]:
+        """The last workbook's chunks of rows of a sheet, by digest: where their compressed
+        bytes are, and the warnings writing them raised."""
+        old = self.old.sheets.get(title) if self.old is not None else None
+        if self.old is None or old is None or not old.entries:
+            return {}
+        segments = self.old.file.entries.get(old.entries[0], [])
+        return {s.digest: (s, old.chunks[s.digest]) for s in segments if s.digest in old.chunks}
+
     def plan(self, archive: StampedZip, wb: Workbook) -> None:
-        """Name each sheet's entries as openpyxl will; send the copied ones to the archive."""
+        """Name each sheet's entries as openpyxl will; send the copied ones to the archive,
+        and how the others are made of chunks of their own segment."""
+        if self.old is not None:
+            archive.previous = self.old.file
         tables = 0
         for number, ws in enumerate(wb.worksheets, 1):
+            chunks = getattr(ws, "chunks", None)
+            if chunks and ws._writer is not None:
+                archive.plans[ws._writer.out] = _pieces(ws._writer.out, chunks)
             entries = [f"xl/worksheets/sheet{number}.xml",
                        f"xl/worksheets/_rels/sheet{number}.xml.rels"]
             paths = [f"/xl/tables/table{tables + k}.xml" for k in range(1, len(ws.tables) + 1)]
@@ -373,14 +417,13 @@ class _Parts:
                 continue
             if self.old is None or old.entries != entries or old.tables != paths:
                 raise Unusable(f"the sheet {ws.title} is not where it was")
-            archive.previous = self.old.file
             for name in entries:
                 archive.copies[name] = self.old.file.entries[name]
 
     def check(self, archive: StampedZip, wb: Workbook) -> None:
         """After saving: every copy made, and every entry where `plan` said it would be."""
-        if archive.copies:
-            raise Unusable(f"not written: {', '.join(sorted(archive.copies))}")
+        if archive.copies or archive.plans:
+            raise Unusable(f"not written: {', '.join(sorted([*archive.copies, *archive.plans]))}")
         for ws in wb.worksheets:
             sheet = self.sheets.get(ws.title)
             if sheet is None:
@@ -393,15 +436,17 @@ class _Parts:
     def write_record(self, record: Path, workbook: Path) -> None:
         """The record of this workbook's sheets, for the next run (written last)."""
         sheets = {title: {"digest": s.digest, "problems": s.problems, "entries": s.entries,
-                          "tables": s.tables}
+                          "tables": s.tables, "chunks": s.chunks}
                   for title, s in self.sheets.items() if s.digest}
         names = {name for s in self.sheets.values() if s.digest for name in s.entries}
         if self.old is not None:
-            log.info("workbook: %d of %d table sheets copied from the last workbook",
-                     len(self.copied), len(self.sheets))
+            log.info("workbook: %d of %d table sheets copied from the last workbook, and %d "
+                     "chunks of rows of the others", len(self.copied), len(self.sheets),
+                     sum(self.copied_chunks.values()))
         content = {"format": PARTS_FORMAT, "writer": _writer_version(),
                    "bytes": workbook.stat().st_size,
-                   "copied": list(self.copied),  # how this workbook was made, for people
+                   # how this workbook was made, for people
+                   "copied": list(self.copied), "copied_chunks": self.copied_chunks,
                    "entries": {name: [s.as_json() for s in segments]
                                for name, segments in self.segments.items() if name in names},
                    "sheets": sheets}
@@ -423,6 +468,8 @@ class _Book:
         self.problems: list[Problem] = []
         self.sheets: dict[str, _Sheet] = {}
         self.parts = _Parts(old)
+        self.quiet = False
+        self.targets: dict[str, str | None] = {}  # address -> link_target(address)
         styles = self.wb.create_sheet("styles")  # a scratch sheet to build the styles on
         # a font without a name shows in a serif face in LibreOffice: name the default one
         self.header = _style(styles, font=Font(name=FONT, size=11, bold=True))
@@ -454,6 +501,8 @@ class _Book:
         return sheet
 
     def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        if self.quiet:  # rows copied from the last workbook: its warnings are given again
+            return
         self.problems.append(Problem(WARNING, f"{self.file_label} sheet {sheet}", row, column,
                                      message, code="text-cut"))
 
@@ -503,10 +552,12 @@ class _Book:
     def table_sheet(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str) -> None:
         """A sheet holding one table, frozen header: copied from the last workbook when
         everything that decides its bytes is the same, else written."""
-        digest = _digest(_writer_version(), sheet.title, name, empty,
-                         [str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
-                         repr(list(self.wb._cell_styles)), self.wb.worksheets.index(sheet.ws),
-                         data=_cell_hashes(frame).tobytes())
+        hashes = _cell_hashes(frame)
+        layout: list[object] = [_writer_version(), sheet.title, name,
+                                [str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
+                                repr(list(self.wb._cell_styles))]
+        digest = _digest(*layout, empty, self.wb.worksheets.index(sheet.ws),
+                         data=hashes.tobytes())
         first_problem, styles = len(self.problems), len(self.wb._cell_styles)
         old = self.parts.reusable(sheet.title, digest)
         if old is not None:
@@ -514,15 +565,20 @@ class _Book:
             for row, column, message in old.problems:
                 self.warn(sheet.title, row, column, message)
             self.parts.copied[sheet.title] = old
+            chunks = old.chunks
         else:
+            sheet.chunking = _Chunking(layout, hashes, self.parts.old_chunks(sheet.title))
             self.write_table(sheet, name, frame, empty, freeze=True)
             if name == "PartyThemes" and len(frame):
                 _heat_map(sheet, frame)
+            chunks = sheet.chunking.new
+            sheet.chunking = None
         raised = [(p.row, p.column, p.message) for p in self.problems[first_problem:]]
         # a sheet that gave a cell a style of its own cannot be copied: the style's number
         # depends on what was written before it
         reusable = len(self.wb._cell_styles) == styles
-        self.parts.sheets[sheet.title] = _NewSheet(digest if reusable else "", raised)
+        self.parts.sheets[sheet.title] = _NewSheet(digest if reusable else "", raised,
+                                                   chunks if reusable else {})
 
     def copied_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame) -> None:
         """The sheet's table and print settings (in the workbook's own parts), but no rows:
@@ -595,15 +651,53 @@ class _Book:
         headers = _headers(frame)
         kinds = [_kind(header, frame.iloc[:, j]) for j, header in enumerate(headers)]
         wrapped = [j for j, kind in enumerate(kinds) if kind == WRAP]
+        chunking = sheet.chunking
         for start in range(0, len(frame), CHUNK_ROWS):
             part = frame.iloc[start:start + CHUNK_ROWS]
             top = first_row + 1 + start
+            digest = None
+            if chunking is not None and getattr(sheet.ws, "segmentable", False):
+                # a chunk of its own segment: copied when the last workbook has it
+                digest = chunking.digest(sheet, first_row, start, len(part))
+                old = chunking.old.get(digest)
+                if old is not None:
+                    segment, problems = old
+                    for row, column, message in problems:
+                        self.warn(sheet.title, row, column, message)
+                    self.relink(sheet, headers, kinds, part, top)
+                    chunking.new[digest] = problems
+                    copied = self.parts.copied_chunks
+                    copied[sheet.title] = copied.get(sheet.title, 0) + 1
+                    yield _Chunk([], [1] * len(part), segment)
+                    continue
+            first_problem = len(self.problems)
             columns = [self.column_cells(sheet, header, kind, part.iloc[:, j], top,
                                          sheet.widths.get(j + 1, MAX_WIDTH))
                        for j, (header, kind) in enumerate(zip(headers, kinds, strict=True))]
             lines = _wrapped_lines(part, wrapped, sheet.widths) if wrapped \
                 else [1] * len(part)
-            yield _Chunk(columns, lines)
+            if chunking is not None and digest is not None:
+                chunking.new[digest] = [(p.row, p.column, p.message)
+                                        for p in self.problems[first_problem:]]
+            yield _Chunk(columns, lines, digest)
+
+    def relink(self, sheet: _Sheet, headers: list[str], kinds: list[str], part: pd.DataFrame,
+               top: int) -> None:
+        """The links of rows copied from the last workbook, as writing them would make
+        them (the sheet's link count included), for the sheet's hyperlinks and
+        relationships; their warnings are not raised again."""
+        ws = sheet.ws
+        self.quiet = True
+        try:
+            for j, (header, kind) in enumerate(zip(headers, kinds, strict=True)):
+                if kind != LINK:
+                    continue
+                letter = get_column_letter(j + 1)
+                values = self.column_cells(sheet, header, kind, part.iloc[:, j], top, MAX_WIDTH)
+                ws._hyperlinks.extend((f"{letter}{top + i}", v.target)
+                                      for i, v in enumerate(values) if v.__class__ is _Link)
+        finally:
+            self.quiet = False
 
     def column_cells(self, sheet: _Sheet, header: str, kind: str, series: pd.Series,
                      top: int, width: float) -> list[object]:
@@ -676,7 +770,9 @@ class _Book:
                           f"at most {LINKS_PER_SHEET:,} links in one sheet")
                 sheet.links += 1
             return value
-        target = link_target(value)
+        target = self.targets.get(value, "")
+        if target == "":
+            target = self.targets[value] = link_target(value)
         if target is None:
             self.warn(sheet.title, row, column,
                       f"'{_shorten(value)}' is not linked: only http and https addresses "
@@ -830,6 +926,26 @@ class _Chunk:
 
     columns: list[list[object]]
     lines: list[int]
+    # a chunk of its own segment of the sheet's XML: what decides its bytes (a digest),
+    # or the last workbook's segment holding them (no columns then)
+    part: str | Segment | None = None
+
+
+@dataclass
+class _Chunking:
+    """A table sheet's rows, a chunk a segment: copied from the last workbook when what
+    decides a chunk's bytes is the same (`digest`)."""
+
+    layout: list[object]  # what every chunk of the sheet depends on, but the column widths
+    hashes: np.ndarray  # of the frame's cells (_cell_hashes)
+    old: dict[str, tuple[Segment, list[_Raised]]]  # the last workbook's, by digest
+    new: dict[str, list[_Raised]] = field(default_factory=dict)  # this one's, by digest
+
+    def digest(self, sheet: _Sheet, first_row: int, start: int, rows: int) -> str:
+        """The rows' cells, where they are, the widths they wrap in, and the links the
+        sheet had before them (Excel's limit)."""
+        return _digest(*self.layout, sorted(sheet.widths.items()), first_row, start,
+                       sheet.links, data=self.hashes[start:start + rows].tobytes())
 
 
 @dataclass
@@ -841,6 +957,7 @@ class _Sheet:
     rows: int = 0
     links: int = 0
     widths: dict[int, float] = field(default_factory=dict)  # column number -> width
+    chunking: _Chunking | None = None  # while a table sheet's rows are written
 
     def set_widths(self, widths: dict[int, float]) -> None:
         """Column widths; only before the first row (write-only sheets write them first)."""
@@ -871,10 +988,14 @@ class _Sheet:
         """Append rows given as columns: as one piece of sheet XML when the sheet can take
         it (a third of the time of row by row), else row by row."""
         ws = self.ws
+        if isinstance(chunk.part, Segment):  # rows copied: nothing to write here
+            ws.append(_RawRows("", len(chunk.lines), chunk.part))
+            self.rows += len(chunk.lines)
+            return
         if isinstance(ws, _FastWorksheet) and ws.raw_ok and ws._writer is not None:
             assert isinstance(ws._writer, _FastRowWriter)
             xml = ws._writer.rows_xml(chunk.columns, chunk.lines, self.rows + 1)
-            ws.append(_RawRows(xml, len(chunk.lines)))
+            ws.append(_RawRows(xml, len(chunk.lines), chunk.part))
             self.rows += len(chunk.lines)
             return
         for row, lines in zip(zip(*chunk.columns, strict=True), chunk.lines, strict=True):
@@ -890,6 +1011,11 @@ class _FastWorksheet(WriteOnlyWorksheet):
     """
 
     raw_ok = False  # whether the XML stream takes text as it is (known after a first row)
+    # whether chunks of rows can be segments of their own: the stream is a text file
+    # whose position is known (known after a first row)
+    segmentable = False
+    # chunks of their own segment: from, to (bytes of the sheet's XML file), part
+    chunks: list[tuple[int, int, str | Segment]]
     _writer: Any  # openpyxl's attribute: None until the first row, then the row writer
 
     def _values_to_row(self, values: Iterable[object], row_idx: int) -> Iterable[object]:
@@ -909,6 +1035,9 @@ class _FastWorksheet(WriteOnlyWorksheet):
             self._already_saved()
         write = _raw_writer(xf)
         self.raw_ok = write is not None
+        stream = getattr(write, "__self__", None)
+        self.segmentable = isinstance(stream, io.TextIOWrapper)
+        self.chunks = []
         with xf.element("sheetData"):
             row_idx = 1
             try:
@@ -916,7 +1045,15 @@ class _FastWorksheet(WriteOnlyWorksheet):
                     row = yield
                     if isinstance(row, _RawRows):
                         assert write is not None  # raw rows are sent only when raw_ok
-                        write(row.xml)
+                        if row.part is None:
+                            write(row.xml)
+                        else:  # a segment of its own: where its bytes are
+                            assert isinstance(stream, io.TextIOWrapper)
+                            stream.flush()
+                            start = stream.buffer.tell()
+                            write(row.xml)
+                            stream.flush()
+                            self.chunks.append((start, stream.buffer.tell(), row.part))
                         row_idx += row.rows
                         continue
                     self._writer.write_row(xf, self._values_to_row(row, row_idx), row_idx)
@@ -976,6 +1113,7 @@ class _Link(NamedTuple):
 class _RawRows(NamedTuple):
     xml: str
     rows: int
+    part: str | Segment | None = None  # as _Chunk.part
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
