@@ -50,9 +50,8 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
-from openpyxl.descriptors.container import ElementList
 from openpyxl.formatting.rule import ColorScaleRule
-from openpyxl.packaging.relationship import Relationship, RelationshipList, get_rels_path
+from openpyxl.packaging.relationship import Relationship, get_rels_path
 from openpyxl.styles import Alignment, Font
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -239,10 +238,10 @@ def _writer_version() -> str:
 def _cell_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of every cell of the frame (rows × columns), from its value and type.
 
-    Two values that are written differently never hash alike on purpose: floats by their
-    bits (0.0 and -0.0 differ), text and missing values apart, and columns holding
-    anything but text and missing values by each value's type and repr ("1" and 1 differ).
-    """
+    Values written differently hash alike only by chance (one in 2**64): floats by their
+    bits (0.0 and -0.0 differ), missing values apart from any text ("None" included), and
+    columns holding anything but text and missing values by each value's type and repr
+    ("1" and 1 differ)."""
     columns = []
     for j in range(frame.shape[1]):
         series = frame.iloc[:, j]
@@ -1144,7 +1143,7 @@ class _FastRowWriter(WorksheetWriter):
         xf = self.xf.send(True)
         write = _raw_writer(xf)
         rels = self._rels
-        assert isinstance(rels, _FastRels) and not rels  # links come first, as rId1...
+        assert isinstance(rels, _FastRels) and not rels  # links come first: rId1, rId2, ...
         if write is None:  # not the fast path: its cells carry openpyxl's links
             self.xf.send(None)
             super().write_hyperlinks()
@@ -1265,22 +1264,32 @@ class _FastRowWriter(WorksheetWriter):
         raise ValueError(f"cell {ref}: type {kind!r} is never written by this workbook")
 
 
-class _FastRels(RelationshipList):
+class _FastRels:
     """A sheet's relationships: first its links', kept as their targets (rId1, rId2, ...),
     then the others (tables, drawing) as openpyxl's objects; written as text (`xml`), the
-    XML openpyxl would write."""
+    XML openpyxl would write. What openpyxl's writers use of a RelationshipList (whose
+    insides differ between openpyxl 3.1.2 and 3.1.5)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.targets: list[str] = []
+        self.others: list[Relationship] = []
 
     def append(self, value: Relationship) -> None:
-        ElementList.append(self, value)  # which checks the type
+        self.others.append(value)
         if not value.Id:
-            value.Id = f"rId{len(self.targets) + len(self)}"
+            value.Id = f"rId{len(self.targets) + len(self.others)}"
 
-    def __bool__(self) -> bool:
-        return bool(self.targets) or len(self) > 0
+    def get(self, key: str) -> Relationship:
+        for rel in self.others:
+            if rel.Id == key:
+                return rel
+        raise KeyError(f"Unknown relationship: {key}")
+
+    def __iter__(self) -> Iterator[Relationship]:
+        return iter(self.others)
+
+    def __len__(self) -> int:
+        return len(self.targets) + len(self.others)
 
     def xml(self) -> bytes:
         kind = f"{REL_NS}/hyperlink"
@@ -1288,7 +1297,7 @@ class _FastRels(RelationshipList):
         parts += [f'<Relationship Type="{kind}" Target="{_xml_attribute(t)}" '
                   f'TargetMode="External" Id="rId{n}" />'
                   for n, t in enumerate(self.targets, 1)]
-        for rel in self:
+        for rel in self.others:
             mode = "" if rel.TargetMode is None else \
                 f' TargetMode="{_xml_attribute(rel.TargetMode)}"'
             parts.append(f'<Relationship Type="{_xml_attribute(rel.Type)}" '
