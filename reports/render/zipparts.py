@@ -134,7 +134,8 @@ class Previous:
                 packed = sum(s.packed for s in segments)
                 if (info is None or info.compress_type != zipfile.ZIP_DEFLATED
                         or (info.CRC, info.file_size, info.compress_size) != (crc, length, packed)
-                        or not segments or segments[0].offset <= info.header_offset):
+                        or not segments or segments[0].offset
+                        < info.header_offset + 30 + len(name.encode("utf-8"))):  # its header
                     raise Unusable(f"{path}: the entry {name} is not as recorded")
                 if any(a.offset + a.packed != b.offset
                        for a, b in zip(segments, segments[1:], strict=False)):
