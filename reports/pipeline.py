@@ -328,7 +328,8 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                 model, staging / WORKBOOK, as_of=as_of,
                 generated_at=_local(settings, started), warnings=warnings,
                 changes=changes_frame(changes) if changes is not None else None,
-                sources_label=str(settings.sources), run_id=run_id)
+                sources_label=str(settings.sources), run_id=run_id,
+                previous=previous_folder / WORKBOOK if previous_folder is not None else None)
             return cut or [], time.perf_counter() - start
 
         # the workbook is written in a forked process while this one builds and renders

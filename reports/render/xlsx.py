@@ -14,19 +14,28 @@ Safe by construction: curated text is always stored as text (never as a formula 
 an error value), only http(s) addresses become links, characters a workbook cannot
 hold are dropped and text beyond Excel's cell limit is cut with a visible marker.
 Each such change is returned as a warning and listed on the DataQuality sheet.
+
+Work proportional to the change: given the last run's workbook, a sheet whose
+content is the same as then is not built again; its parts are copied from that
+workbook as the compressed bytes they are (zipparts.py). What decides each sheet's
+bytes is recorded as a digest in a small file beside the workbook (`parts_path`),
+with the warnings its writing raised, which a copied sheet still reports. A copied
+workbook has the very bytes a workbook written whole would have.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import io
+import json
 import logging
 import math
-import os
 import re
-import shutil
+import sys
 import warnings as py_warnings
-import zipfile
+import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass, field
@@ -34,6 +43,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import quote, urlsplit
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -41,6 +51,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.packaging.relationship import Relationship, get_rels_path
 from openpyxl.styles import Alignment, Font
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -50,11 +61,15 @@ from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.xml.constants import PKG_REL_NS, REL_NS
+from openpyxl.xml.functions import tostring
 
 from .. import figures, summaries
 from ..errors import ReportsError
 from ..model import Model
 from ..problems import WARNING, Problem
+from . import zipparts
+from .zipparts import Previous, Segment, StampedZip, Unusable
 
 CREATOR = "agreement-reports"
 log = logging.getLogger(__name__)
@@ -121,7 +136,8 @@ class _TableSpec:
 
 def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.datetime,
                    warnings: Sequence[Problem], changes: pd.DataFrame | None,
-                   sources_label: str = "", run_id: str = "") -> list[Problem]:
+                   sources_label: str = "", run_id: str = "",
+                   previous: Path | None = None) -> list[Problem]:
     """Write the workbook to `path`; return the warnings the writing itself raised.
 
     `as_of` is the data's as-of date (YYYY-MM-DD); `generated_at` the run's time, with
@@ -130,11 +146,47 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
     when there is no earlier run to compare with, an empty frame when nothing
     changed. The returned problems (text cut or cleaned, links left out) are also
     listed on the DataQuality sheet. The same arguments give a byte-identical file.
+
+    `previous` is the last run's workbook: what is the same in this one is copied from
+    it rather than written again, when its record (`parts_path`) vouches for it; a
+    missing, damaged or different one is not used, and the workbook is written whole,
+    to the same bytes. This workbook's record is written to `parts_path(path)`.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
     _warn_if_slow()
-    book = _Book(path.name)
+    record = parts_path(path)
+    record.unlink(missing_ok=True)  # never beside a workbook it does not describe
+    old = _open_previous(previous, path) if previous is not None else None
+    try:
+        try:
+            book = _write_book(model, path, old, as_of=as_of, generated_at=generated_at,
+                               warnings=warnings, changes=changes,
+                               sources_label=sources_label, run_id=run_id)
+        except Unusable as exc:  # noticed while copying: the last workbook is not used
+            log.warning("the last workbook cannot be reused (%s): writing it whole", exc)
+            if old is not None:
+                old.close()
+                old = None
+            book = _write_book(model, path, None, as_of=as_of, generated_at=generated_at,
+                               warnings=warnings, changes=changes,
+                               sources_label=sources_label, run_id=run_id)
+    finally:
+        if old is not None:
+            old.close()
+    try:
+        book.parts.write_record(record, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+        raise
+    return list(book.problems)
+
+
+def _write_book(model: Model, path: Path, old: _OldBook | None, *, as_of: str,
+                generated_at: dt.datetime, warnings: Sequence[Problem],
+                changes: pd.DataFrame | None, sources_label: str, run_id: str) -> _Book:
+    book = _Book(path.name, old)
     saving = False
     try:
         book.write(model, as_of=as_of, generated_at=generated_at, warnings=warnings,
@@ -146,7 +198,261 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
         if saving:  # never leave half a workbook behind
             path.unlink(missing_ok=True)
         raise
-    return list(book.problems)
+    return book
+
+
+# ---------------------------------------------------------------- reuse of the last workbook
+
+# Bump when the writer's output changes in a way the digests below would not see (they
+# also cover this module's own code, the libraries writing and compressing the XML and
+# the deflate level).
+PARTS_FORMAT = 2
+PARTS_FOLDER = "data"
+
+
+def parts_path(workbook: Path) -> Path:
+    """Where the record of a workbook's parts is kept: data/<name>-parts.json beside it."""
+    return workbook.parent / PARTS_FOLDER / f"{workbook.stem}-parts.json"
+
+
+@functools.cache
+def _writer_version() -> str:
+    """What decides a sheet's bytes besides its content: this writer's code and format,
+    the libraries that write and compress the XML, the deflate level."""
+    import et_xmlfile
+    import openpyxl
+    from openpyxl.xml import LXML
+
+    code = hashlib.sha256()
+    for module in (__file__, zipparts.__file__):
+        try:
+            code.update(Path(module).read_bytes())
+        except OSError:  # not installed as files: the format version alone
+            code.update(b"?")
+    return json.dumps([PARTS_FORMAT, code.hexdigest(), openpyxl.__version__,
+                       getattr(et_xmlfile, "__version__", ""), bool(LXML),
+                       zlib.ZLIB_RUNTIME_VERSION, ZIP_LEVEL, pd.__version__,
+                       list(sys.version_info[:2])])
+
+
+def _cell_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of every cell of the frame (rows × columns), from its value and type.
+
+    Values written differently hash alike only by chance (one in 2**64): floats by their
+    bits (0.0 and -0.0 differ), missing values apart from any text ("None" included), and
+    columns holding anything but text and missing values by each value's type and repr
+    ("1" and 1 differ)."""
+    columns = []
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            wide = np.float64 if dtype.kind == "f" else np.int64
+            columns.append(series.to_numpy().astype(wide, copy=False).view(np.uint64))
+            continue
+        if dtype.kind == "O" and pd.api.types.infer_dtype(series, skipna=True) not in (
+                "string", "empty"):
+            series = series.map(_typed_repr)
+        # categorize (the default) keeps missing values apart from the text "None"
+        columns.append(pd.util.hash_pandas_object(series, index=False).to_numpy(np.uint64))
+    if not columns:
+        return np.zeros((len(frame), 0), dtype=np.uint64)
+    return np.ascontiguousarray(np.column_stack(columns))
+
+
+def _pieces(out: str, chunks: list[tuple[int, int, str | Segment]]) -> list[zipparts.Piece]:
+    """A sheet's XML as the archive writes it: each chunk of rows a segment of its own (the
+    last workbook's, or a range of the sheet's file), what is between them in others."""
+    pieces: list[zipparts.Piece] = []
+    at = 0
+    for start, end, part in chunks:
+        if start > at:
+            pieces.append(("", zipparts.file_range(out, at, start)))
+        pieces.append(part if isinstance(part, Segment)
+                      else (part, zipparts.file_range(out, start, end)))
+        at = end
+    pieces.append(("", zipparts.file_range(out, at, None)))  # the rest: never empty
+    return pieces
+
+
+def _typed_repr(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
+
+
+def _digest(*parts: object, data: bytes = b"") -> str:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(json.dumps(parts, default=str).encode("utf-8"))
+    h.update(data)
+    return h.hexdigest()
+
+
+_Raised = tuple[int | None, str | None, str]  # a warning's row, column and message
+
+
+@dataclass
+class _OldSheet:
+    """A sheet of the last workbook, as recorded."""
+
+    digest: str
+    problems: list[_Raised]
+    entries: list[str]  # zip entries: the sheet's XML, its relationships
+    tables: list[str]  # the paths of its tables, which its relationships name
+    chunks: dict[str, list[_Raised]]  # chunks of rows (segments of its XML), by digest
+
+
+@dataclass
+class _OldBook:
+    """The last workbook, open for copying, and the record of its sheets."""
+
+    file: Previous
+    sheets: dict[str, _OldSheet]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _open_previous(previous: Path, path: Path) -> _OldBook | None:
+    """The last workbook and its record, or None (and why, in the log) when either cannot
+    be trusted: then everything is written."""
+    try:
+        if previous.resolve() == path.resolve():
+            return None  # the file is about to be replaced
+        record = json.loads(parts_path(previous).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("format") != PARTS_FORMAT:
+            log.info("the record of %s is of another format: the workbook is written whole",
+                     previous)
+            return None
+        if record.get("writer") != _writer_version():
+            log.info("%s was written by another version of the writer: the workbook is "
+                     "written whole", previous)
+            return None
+        size = record["bytes"]
+        entries = {str(name): [Segment.from_json(s) for s in segments]
+                   for name, segments in record["entries"].items()}
+        sheets = {str(title): _OldSheet(str(sheet["digest"]), _raised(sheet["problems"]),
+                                        [str(e) for e in sheet["entries"]],
+                                        [str(t) for t in sheet["tables"]],
+                                        {str(digest): _raised(problems)
+                                         for digest, problems in sheet["chunks"].items()})
+                  for title, sheet in record["sheets"].items()}
+        if type(size) is not int:
+            raise ValueError("no size")
+        return _OldBook(Previous(previous, size, entries), sheets)
+    except FileNotFoundError as exc:
+        log.info("no %s: the workbook is written whole", exc.filename)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("the record of the last workbook cannot be read (%s): the workbook is "
+                    "written whole", exc)
+    except Unusable as exc:
+        log.warning("the last workbook cannot be reused (%s): it is written whole", exc)
+    return None
+
+
+def _raised(recorded: list) -> list[_Raised]:
+    """Warnings as recorded; ValueError (or TypeError) if they are not of that shape."""
+    raised = [(row, column, message) for row, column, message in recorded]
+    if not all((row is None or type(row) is int) and (column is None or isinstance(column, str))
+               and isinstance(message, str) for row, column, message in raised):
+        raise ValueError("a warning is not of the recorded shape")
+    return raised
+
+
+@dataclass
+class _NewSheet:
+    digest: str  # "" when the sheet cannot be reused next time
+    problems: list[_Raised]
+    chunks: dict[str, list[_Raised]]
+    entries: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+
+
+class _Parts:
+    """Which sheets are copied from the last workbook, and the record kept for the next."""
+
+    def __init__(self, old: _OldBook | None) -> None:
+        self.old = old
+        self.sheets: dict[str, _NewSheet] = {}
+        self.copied: dict[str, _OldSheet] = {}  # sheet title -> what is copied
+        self.copied_chunks: dict[str, int] = {}  # sheet title -> chunks of rows copied
+        self.segments: dict[str, list[Segment]] = {}
+
+    def reusable(self, title: str, digest: str) -> _OldSheet | None:
+        if self.old is None:
+            return None
+        old = self.old.sheets.get(title)
+        if old is None or old.digest != digest or not all(
+                name in self.old.file.entries for name in old.entries):
+            return None
+        return old
+
+    def old_chunks(self, title: str) -> dict[str, tuple[Segment, list[_Raised]]]:
+        """The last workbook's chunks of rows of a sheet, by digest: where their compressed
+        bytes are, and the warnings writing them raised."""
+        old = self.old.sheets.get(title) if self.old is not None else None
+        if self.old is None or old is None or not old.entries:
+            return {}
+        segments = self.old.file.entries.get(old.entries[0], [])
+        return {s.digest: (s, old.chunks[s.digest]) for s in segments if s.digest in old.chunks}
+
+    def plan(self, archive: StampedZip, wb: Workbook) -> None:
+        """Name each sheet's entries as openpyxl will; send the copied ones to the archive,
+        and how the others are made of chunks of their own segment."""
+        if self.old is not None:
+            archive.previous = self.old.file
+        tables = 0
+        for number, ws in enumerate(wb.worksheets, 1):
+            chunks = getattr(ws, "chunks", None)
+            if chunks and ws._writer is not None:
+                archive.plans[ws._writer.out] = _pieces(ws._writer.out, chunks)
+            entries = [f"xl/worksheets/sheet{number}.xml",
+                       f"xl/worksheets/_rels/sheet{number}.xml.rels"]
+            paths = [f"/xl/tables/table{tables + k}.xml" for k in range(1, len(ws.tables) + 1)]
+            tables += len(ws.tables)
+            sheet = self.sheets.get(ws.title)
+            if sheet is not None:
+                sheet.entries, sheet.tables = entries, paths
+            old = self.copied.get(ws.title)
+            if old is None:
+                continue
+            if self.old is None or old.entries != entries or old.tables != paths:
+                raise Unusable(f"the sheet {ws.title} is not where it was")
+            for name in entries:
+                archive.copies[name] = self.old.file.entries[name]
+
+    def check(self, archive: StampedZip, wb: Workbook) -> None:
+        """After saving: every copy made, and every entry where `plan` said it would be."""
+        if archive.copies or archive.plans:
+            raise Unusable(f"not written: {', '.join(sorted([*archive.copies, *archive.plans]))}")
+        for ws in wb.worksheets:
+            sheet = self.sheets.get(ws.title)
+            if sheet is None:
+                continue
+            paths = [table.path for table in ws.tables.values()]
+            if sheet.entries[0] != ws.path[1:] or sheet.tables != paths:
+                raise Unusable(f"the sheet {ws.title} was not written where planned")
+        self.segments = archive.segments
+
+    def write_record(self, record: Path, workbook: Path) -> None:
+        """The record of this workbook's sheets, for the next run (written last)."""
+        sheets = {title: {"digest": s.digest, "problems": s.problems, "entries": s.entries,
+                          "tables": s.tables, "chunks": s.chunks}
+                  for title, s in self.sheets.items() if s.digest}
+        names = {name for s in self.sheets.values() if s.digest for name in s.entries}
+        if self.old is not None:
+            log.info("workbook: %d of %d table sheets copied from the last workbook, and %d "
+                     "chunks of rows of the others", len(self.copied), len(self.sheets),
+                     sum(self.copied_chunks.values()))
+        content = {"format": PARTS_FORMAT, "writer": _writer_version(),
+                   "bytes": workbook.stat().st_size,
+                   # how this workbook was made, for people
+                   "copied": list(self.copied), "copied_chunks": self.copied_chunks,
+                   "entries": {name: [s.as_json() for s in segments]
+                               for name, segments in self.segments.items() if name in names},
+                   "sheets": sheets}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        temporary = record.with_name(f".{record.name}.tmp")
+        temporary.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(record)
 
 
 # ---------------------------------------------------------------- the workbook
@@ -155,11 +461,14 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
 class _Book:
     """The write-only workbook, its shared cell styles and the warnings raised on the way."""
 
-    def __init__(self, file_label: str) -> None:
+    def __init__(self, file_label: str, old: _OldBook | None = None) -> None:
         self.wb = Workbook(write_only=True)
         self.file_label = file_label
         self.problems: list[Problem] = []
         self.sheets: dict[str, _Sheet] = {}
+        self.parts = _Parts(old)
+        self.quiet = False
+        self.targets: dict[str, str | None] = {}  # address -> link_target(address)
         styles = self.wb.create_sheet("styles")  # a scratch sheet to build the styles on
         # a font without a name shows in a serif face in LibreOffice: name the default one
         self.header = _style(styles, font=Font(name=FONT, size=11, bold=True))
@@ -174,6 +483,11 @@ class _Book:
         self.whole_percent = _style(styles, number_format="0%")
         self.percent = _style(styles, number_format="0.0##%")
         self.wb.remove(styles)
+        # every cell style gets its number now, whichever sheets are written: a sheet
+        # copied from the last workbook refers to the same numbers
+        for style in (self.header, self.title, self.heading, self.wrap, self.date,
+                      self.date_left, self.link, self.whole_percent, self.percent):
+            self.wb._cell_styles.add(style)
 
     # ------------------------------------------------------------ sheets
     def sheet(self, title: str) -> _Sheet:
@@ -186,6 +500,8 @@ class _Book:
         return sheet
 
     def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        if self.quiet:  # rows copied from the last workbook: its warnings are given again
+            return
         self.problems.append(Problem(WARNING, f"{self.file_label} sheet {sheet}", row, column,
                                      message, code="text-cut"))
 
@@ -201,10 +517,7 @@ class _Book:
             self.sheet(spec.name)
         quality = self.sheet(DATA_QUALITY)
         for spec in tables:
-            sheet = self.sheets[spec.name]
-            self.write_table(sheet, spec.name, spec.frame, spec.empty, freeze=True)
-            if spec.name == "PartyThemes" and len(spec.frame):
-                _heat_map(sheet, spec.frame)
+            self.table_sheet(self.sheets[spec.name], spec.name, spec.frame, spec.empty)
         by_name = {spec.name: spec.frame for spec in tables}
         self.write_charts(charts, model, by_name)
         # the overview's curated text is converted before DataQuality is written, so that
@@ -222,8 +535,8 @@ class _Book:
         source_rows = list(self.table_rows(overview, "Sources", sources, "No sources recorded",
                                            first_row=sources_top))
         n_warnings = len(warnings) + len(self.problems)
-        self.write_table(quality, DATA_QUALITY, _quality_frame([*warnings, *self.problems]),
-                         "No warnings: the data passed every check", freeze=True)
+        self.table_sheet(quality, DATA_QUALITY, _quality_frame([*warnings, *self.problems]),
+                         "No warnings: the data passed every check")
         self.write_overview(overview, model, guide, by_name, sources, source_rows, sources_top,
                             title=str(title), as_of=as_of, generated_at=generated_at,
                             sources_label=str(label), run_id=run_id, n_warnings=n_warnings)
@@ -235,6 +548,45 @@ class _Book:
         props.created = _utc_naive(generated_at)
 
     # ------------------------------------------------------------ tables
+    def table_sheet(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str) -> None:
+        """A sheet holding one table, frozen header: copied from the last workbook when
+        everything that decides its bytes is the same, else written."""
+        hashes = _cell_hashes(frame)
+        layout: list[object] = [_writer_version(), sheet.title, name,
+                                [str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
+                                repr(list(self.wb._cell_styles))]
+        digest = _digest(*layout, empty, self.wb.worksheets.index(sheet.ws),
+                         data=hashes.tobytes())
+        first_problem, styles = len(self.problems), len(self.wb._cell_styles)
+        old = self.parts.reusable(sheet.title, digest)
+        if old is not None:
+            self.copied_table(sheet, name, frame)
+            for row, column, message in old.problems:
+                self.warn(sheet.title, row, column, message)
+            self.parts.copied[sheet.title] = old
+            chunks = old.chunks
+        else:
+            sheet.chunking = _Chunking(layout, hashes, self.parts.old_chunks(sheet.title))
+            self.write_table(sheet, name, frame, empty, freeze=True)
+            if name == "PartyThemes" and len(frame):
+                _heat_map(sheet, frame)
+            chunks = sheet.chunking.new
+            sheet.chunking = None
+        raised = [(p.row, p.column, p.message) for p in self.problems[first_problem:]]
+        # a sheet that gave a cell a style of its own cannot be copied: the style's number
+        # depends on what was written before it
+        reusable = len(self.wb._cell_styles) == styles
+        self.parts.sheets[sheet.title] = _NewSheet(digest if reusable else "", raised,
+                                                   chunks if reusable else {})
+
+    def copied_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame) -> None:
+        """The sheet's table and print settings (in the workbook's own parts), but no rows:
+        its XML and relationships are copied from the last workbook."""
+        sheet.ws.freeze_panes = "A2"
+        _print_setup(sheet, repeat_header=True)
+        sheet.rows = 1 + max(len(frame), 1)
+        self.add_table(sheet, name, _headers(frame), 1)
+
     def write_table(self, sheet: _Sheet, name: str, frame: pd.DataFrame, empty: str, *,
                     freeze: bool = False) -> None:
         """Header and rows from the sheet's next row on, as an Excel table called `name`."""
@@ -260,6 +612,10 @@ class _Book:
                 sheet.append_chunk(item)
             else:
                 sheet.append(*item)
+        self.add_table(sheet, name, headers, top)
+
+    def add_table(self, sheet: _Sheet, name: str, headers: list[str], top: int) -> None:
+        """The Excel table called `name` from row `top` (its header) to the sheet's last."""
         ref = f"A{top}:{get_column_letter(len(headers))}{sheet.rows}"
         table = Table(displayName=name, name=name, ref=ref)
         table._initialise_columns()  # also sets the table's autoFilter (its filter buttons)
@@ -294,15 +650,53 @@ class _Book:
         headers = _headers(frame)
         kinds = [_kind(header, frame.iloc[:, j]) for j, header in enumerate(headers)]
         wrapped = [j for j, kind in enumerate(kinds) if kind == WRAP]
+        chunking = sheet.chunking
         for start in range(0, len(frame), CHUNK_ROWS):
             part = frame.iloc[start:start + CHUNK_ROWS]
             top = first_row + 1 + start
+            digest = None
+            if chunking is not None and getattr(sheet.ws, "segmentable", False):
+                # a chunk of its own segment: copied when the last workbook has it
+                digest = chunking.digest(sheet, first_row, start, len(part))
+                old = chunking.old.get(digest)
+                if old is not None:
+                    segment, problems = old
+                    for row, column, message in problems:
+                        self.warn(sheet.title, row, column, message)
+                    self.relink(sheet, headers, kinds, part, top)
+                    chunking.new[digest] = problems
+                    copied = self.parts.copied_chunks
+                    copied[sheet.title] = copied.get(sheet.title, 0) + 1
+                    yield _Chunk([], [1] * len(part), segment)
+                    continue
+            first_problem = len(self.problems)
             columns = [self.column_cells(sheet, header, kind, part.iloc[:, j], top,
                                          sheet.widths.get(j + 1, MAX_WIDTH))
                        for j, (header, kind) in enumerate(zip(headers, kinds, strict=True))]
             lines = _wrapped_lines(part, wrapped, sheet.widths) if wrapped \
                 else [1] * len(part)
-            yield _Chunk(columns, lines)
+            if chunking is not None and digest is not None:
+                chunking.new[digest] = [(p.row, p.column, p.message)
+                                        for p in self.problems[first_problem:]]
+            yield _Chunk(columns, lines, digest)
+
+    def relink(self, sheet: _Sheet, headers: list[str], kinds: list[str], part: pd.DataFrame,
+               top: int) -> None:
+        """The links of rows copied from the last workbook, as writing them would make
+        them (the sheet's link count included), for the sheet's hyperlinks and
+        relationships; their warnings are not raised again."""
+        ws = sheet.ws
+        self.quiet = True
+        try:
+            for j, (header, kind) in enumerate(zip(headers, kinds, strict=True)):
+                if kind != LINK:
+                    continue
+                letter = get_column_letter(j + 1)
+                values = self.column_cells(sheet, header, kind, part.iloc[:, j], top, MAX_WIDTH)
+                ws._hyperlinks.extend((f"{letter}{top + i}", v.target)
+                                      for i, v in enumerate(values) if v.__class__ is _Link)
+        finally:
+            self.quiet = False
 
     def column_cells(self, sheet: _Sheet, header: str, kind: str, series: pd.Series,
                      top: int, width: float) -> list[object]:
@@ -366,7 +760,7 @@ class _Book:
         cell._style = copy(self.whole_percent if whole else self.percent)
         return cell
 
-    def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> Cell | str:
+    def link_cell(self, sheet: _Sheet, value: str, column: str, row: int) -> _Link | str:
         """The address as text, linked when it is http(s) and the sheet has links to spare."""
         if sheet.links >= LINKS_PER_SHEET:
             if sheet.links == LINKS_PER_SHEET:
@@ -375,16 +769,16 @@ class _Book:
                           f"at most {LINKS_PER_SHEET:,} links in one sheet")
                 sheet.links += 1
             return value
-        target = link_target(value)
+        target = self.targets.get(value, "")
+        if target == "":
+            target = self.targets[value] = link_target(value)
         if target is None:
             self.warn(sheet.title, row, column,
                       f"'{_shorten(value)}' is not linked: only http and https addresses "
                       "become links")
             return value
         sheet.links += 1
-        cell = _clean_text_cell(sheet.ws, value, self.link)
-        cell.hyperlink = Hyperlink(ref="", target=target)
-        return cell
+        return _Link(value, target, self.link)
 
     def internal_link(self, ws: WriteOnlyWorksheet, value: str, sheet: str) -> Cell:
         cell = cast(Cell, self.text_cell(ws, value, self.link))
@@ -499,9 +893,11 @@ class _Book:
     def save(self, path: Path, generated_at: dt.datetime) -> None:
         stamp = _utc_naive(generated_at)
         self.wb.properties.modified = stamp
-        with _StampedZip(path, stamp) as archive:
+        with StampedZip(path, stamp, ZIP_LEVEL) as archive:
+            self.parts.plan(archive, self.wb)
             # what Workbook.save does, minus the wall-clock 'modified' time it stamps
-            ExcelWriter(self.wb, archive).save()
+            _Writer(self.wb, archive).save()
+            self.parts.check(archive, self.wb)
 
     def discard(self) -> None:
         """Remove the temporary files of sheets already streamed (after a failure)."""
@@ -510,6 +906,10 @@ class _Book:
             if writer is None:
                 continue
             try:
+                # the row stream first: closed later, by the garbage collector, it would
+                # write its end into a closed file
+                if ws._rows is not None:
+                    ws._rows.close()
                 writer.close()
                 writer.cleanup()
             except (OSError, ValueError):
@@ -525,6 +925,26 @@ class _Chunk:
 
     columns: list[list[object]]
     lines: list[int]
+    # a chunk of its own segment of the sheet's XML: what decides its bytes (a digest),
+    # or the last workbook's segment holding them (no columns then)
+    part: str | Segment | None = None
+
+
+@dataclass
+class _Chunking:
+    """A table sheet's rows, a chunk a segment: copied from the last workbook when what
+    decides a chunk's bytes is the same (`digest`)."""
+
+    layout: list[object]  # what every chunk of the sheet depends on, but the column widths
+    hashes: np.ndarray  # of the frame's cells (_cell_hashes)
+    old: dict[str, tuple[Segment, list[_Raised]]]  # the last workbook's, by digest
+    new: dict[str, list[_Raised]] = field(default_factory=dict)  # this one's, by digest
+
+    def digest(self, sheet: _Sheet, first_row: int, start: int, rows: int) -> str:
+        """The rows' cells, where they are, the widths they wrap in, and the links the
+        sheet had before them (Excel's limit)."""
+        return _digest(*self.layout, sorted(sheet.widths.items()), first_row, start,
+                       sheet.links, data=self.hashes[start:start + rows].tobytes())
 
 
 @dataclass
@@ -536,6 +956,7 @@ class _Sheet:
     rows: int = 0
     links: int = 0
     widths: dict[int, float] = field(default_factory=dict)  # column number -> width
+    chunking: _Chunking | None = None  # while a table sheet's rows are written
 
     def set_widths(self, widths: dict[int, float]) -> None:
         """Column widths; only before the first row (write-only sheets write them first)."""
@@ -566,10 +987,14 @@ class _Sheet:
         """Append rows given as columns: as one piece of sheet XML when the sheet can take
         it (a third of the time of row by row), else row by row."""
         ws = self.ws
+        if isinstance(chunk.part, Segment):  # rows copied: nothing to write here
+            ws.append(_RawRows("", len(chunk.lines), chunk.part))
+            self.rows += len(chunk.lines)
+            return
         if isinstance(ws, _FastWorksheet) and ws.raw_ok and ws._writer is not None:
             assert isinstance(ws._writer, _FastRowWriter)
             xml = ws._writer.rows_xml(chunk.columns, chunk.lines, self.rows + 1)
-            ws.append(_RawRows(xml, len(chunk.lines)))
+            ws.append(_RawRows(xml, len(chunk.lines), chunk.part))
             self.rows += len(chunk.lines)
             return
         for row, lines in zip(zip(*chunk.columns, strict=True), chunk.lines, strict=True):
@@ -585,6 +1010,11 @@ class _FastWorksheet(WriteOnlyWorksheet):
     """
 
     raw_ok = False  # whether the XML stream takes text as it is (known after a first row)
+    # whether chunks of rows can be segments of their own: the stream is a text file
+    # whose position is known (known after a first row)
+    segmentable = False
+    # chunks of their own segment: from, to (bytes of the sheet's XML file), part
+    chunks: list[tuple[int, int, str | Segment]]
     _writer: Any  # openpyxl's attribute: None until the first row, then the row writer
 
     def _values_to_row(self, values: Iterable[object], row_idx: int) -> Iterable[object]:
@@ -604,6 +1034,9 @@ class _FastWorksheet(WriteOnlyWorksheet):
             self._already_saved()
         write = _raw_writer(xf)
         self.raw_ok = write is not None
+        stream = getattr(write, "__self__", None)
+        self.segmentable = isinstance(stream, io.TextIOWrapper)
+        self.chunks = []
         with xf.element("sheetData"):
             row_idx = 1
             try:
@@ -611,7 +1044,15 @@ class _FastWorksheet(WriteOnlyWorksheet):
                     row = yield
                     if isinstance(row, _RawRows):
                         assert write is not None  # raw rows are sent only when raw_ok
-                        write(row.xml)
+                        if row.part is None:
+                            write(row.xml)
+                        else:  # a segment of its own: where its bytes are
+                            assert isinstance(stream, io.TextIOWrapper)
+                            stream.flush()
+                            start = stream.buffer.tell()
+                            write(row.xml)
+                            stream.flush()
+                            self.chunks.append((start, stream.buffer.tell(), row.part))
                         row_idx += row.rows
                         continue
                     self._writer.write_row(xf, self._values_to_row(row, row_idx), row_idx)
@@ -660,9 +1101,18 @@ class _Styled(NamedTuple):
     style: StyleArray
 
 
+class _Link(NamedTuple):
+    """Text linked to a web address, for _FastRowWriter: lighter than a cell and its link."""
+
+    text: str
+    target: str
+    style: StyleArray
+
+
 class _RawRows(NamedTuple):
     xml: str
     rows: int
+    part: str | Segment | None = None  # as _Chunk.part
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -678,6 +1128,39 @@ class _FastRowWriter(WorksheetWriter):
     LibreOffice). Falls back to openpyxl's writer if the XML stream is not the one
     this was written for (et_xmlfile's; lxml's has no raw write).
     """
+
+    def __init__(self, ws: WriteOnlyWorksheet) -> None:
+        super().__init__(ws)
+        self._rels = _FastRels()
+
+    def write_hyperlinks(self) -> None:
+        """The sheet's links: a web address's as text written here, with its relationship
+        kept as text (`_FastRels`), an internal link's as openpyxl writes it. The same XML
+        as openpyxl's, without an object per link: a sheet can have 65,530."""
+        links = self.ws._hyperlinks
+        if not links:
+            return
+        xf = self.xf.send(True)
+        write = _raw_writer(xf)
+        rels = self._rels
+        assert isinstance(rels, _FastRels) and not rels  # links come first: rId1, rId2, ...
+        if write is None:  # not the fast path: its cells carry openpyxl's links
+            self.xf.send(None)
+            super().write_hyperlinks()
+            return
+        write("<hyperlinks>")
+        for link in links:
+            if isinstance(link, tuple):
+                ref, target = link
+                rels.targets.append(target)
+                write(f'<hyperlink xmlns:r="{REL_NS}" ref="{ref}" r:id="rId{len(rels.targets)}" />')
+                continue
+            if link.target:
+                rels.targets.append(link.target)
+                link.id = f"rId{len(rels.targets)}"
+            xf.write(link.to_tree())
+        write("</hyperlinks>")
+        self.xf.send(None)
 
     def write_row(self, xf: Any, row: Iterable[object], row_idx: int) -> None:
         write = _raw_writer(xf)
@@ -728,6 +1211,10 @@ class _FastRowWriter(WorksheetWriter):
             cell = WriteOnlyCell(self.ws, value.value)
             cell._style = copy(value.style)
             return cell
+        if isinstance(value, _Link):
+            cell = _clean_text_cell(self.ws, value.text, copy(value.style))  # type: ignore[arg-type]
+            cell.hyperlink = Hyperlink(ref="", target=value.target)
+            return cell
         return value
 
     def value_xml(self, ref: str, value: object) -> str:
@@ -744,6 +1231,10 @@ class _FastRowWriter(WorksheetWriter):
                 return _string_xml(ref, s, inner)
             number = to_excel(inner, self.ws.parent.epoch)
             return f'<c r="{ref}"{s} t="n"><v>{_safe_number(number)}</v></c>'
+        if kind is _Link:
+            text, target, style = cast(_Link, value)
+            self.ws._hyperlinks.append((ref, target))
+            return _string_xml(ref, f' s="{self.ws.parent._cell_styles.add(style)}"', text)
         if kind is int:
             return f'<c r="{ref}" t="n"><v>{value}</v></c>'
         if kind is float:
@@ -773,6 +1264,89 @@ class _FastRowWriter(WorksheetWriter):
         raise ValueError(f"cell {ref}: type {kind!r} is never written by this workbook")
 
 
+class _FastRels:
+    """A sheet's relationships: first its links', kept as their targets (rId1, rId2, ...),
+    then the others (tables, drawing) as openpyxl's objects; written as text (`xml`), the
+    XML openpyxl would write. What openpyxl's writers use of a RelationshipList (whose
+    insides differ between openpyxl 3.1.2 and 3.1.5)."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.others: list[Relationship] = []
+
+    def append(self, value: Relationship) -> None:
+        self.others.append(value)
+        if not value.Id:
+            value.Id = f"rId{len(self.targets) + len(self.others)}"
+
+    def get(self, key: str) -> Relationship:
+        for rel in self.others:
+            if rel.Id == key:
+                return rel
+        raise KeyError(f"Unknown relationship: {key}")
+
+    def __iter__(self) -> Iterator[Relationship]:
+        return iter(self.others)
+
+    def __len__(self) -> int:
+        return len(self.targets) + len(self.others)
+
+    def xml(self) -> bytes:
+        kind = f"{REL_NS}/hyperlink"
+        parts = [f'<Relationships xmlns="{PKG_REL_NS}">']
+        parts += [f'<Relationship Type="{kind}" Target="{_xml_attribute(t)}" '
+                  f'TargetMode="External" Id="rId{n}" />'
+                  for n, t in enumerate(self.targets, 1)]
+        for rel in self.others:
+            mode = "" if rel.TargetMode is None else \
+                f' TargetMode="{_xml_attribute(rel.TargetMode)}"'
+            parts.append(f'<Relationship Type="{_xml_attribute(rel.Type)}" '
+                         f'Target="{_xml_attribute(rel.Target)}"{mode} Id="{rel.Id}" />')
+        parts.append("</Relationships>")
+        # ElementTree's tostring writes us-ascii, with character references for the rest
+        return "".join(parts).encode("ascii", "xmlcharrefreplace")
+
+
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                                    "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"})
+
+
+def _xml_attribute(text: str) -> str:
+    """Text as an attribute's value, escaped as ElementTree escapes it."""
+    return text.translate(_ATTRIBUTE_ESCAPES)
+
+
+class _Writer(ExcelWriter):
+    """openpyxl's ExcelWriter, writing a sheet's relationships as text when its writer kept
+    them so (`_FastRels`): 65,530 links' relationships as objects take seconds."""
+
+    def _write_worksheets(self) -> None:
+        # ExcelWriter._write_worksheets of openpyxl 3.1, for what this workbook holds
+        # (no comments, legacy drawings or pivot tables)
+        for number, ws in enumerate(self.workbook.worksheets, 1):
+            if (getattr(ws, "_comments", None) or getattr(ws, "legacy_drawing", None) is not None
+                    or getattr(ws, "_pivots", None)):
+                raise ValueError(f"sheet {ws.title}: comments, legacy drawings and pivot "
+                                 "tables are not written by this workbook")
+            ws._id = number
+            self.write_worksheet(ws)
+            if ws._drawing:
+                self._write_drawing(ws._drawing)
+                for rel in ws._rels:
+                    if "drawing" in rel.Type:
+                        rel.Target = ws._drawing.path
+            for table in ws._tables.values():
+                self._tables.append(table)
+                table.id = len(self._tables)
+                table._write(self._archive)
+                self.manifest.append(table)
+                ws._rels.get(table._rel_id).Target = table.path
+            if ws._rels:
+                xml = ws._rels.xml() if isinstance(ws._rels, _FastRels) \
+                    else tostring(ws._rels.to_tree())
+                self._archive.writestr(get_rels_path(ws.path)[1:], xml)
+
+
 def _xml_text(text: str) -> tuple[str, str]:
     """Text as the content of <t>: escaped, with xml:space="preserve" when it must be."""
     if "&" in text or "<" in text or ">" in text:
@@ -793,39 +1367,6 @@ def _safe_number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.16g}" if math.isfinite(value) else ""
     return str(value)
-
-
-class _StampedZip(zipfile.ZipFile):
-    """A zip archive whose entries all carry one time stamp, so equal input gives equal bytes."""
-
-    def __init__(self, path: Path, stamp: dt.datetime) -> None:
-        super().__init__(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True,
-                         compresslevel=ZIP_LEVEL)
-        self._stamp = (max(stamp.year, 1980),) + stamp.timetuple()[1:6]
-
-    def _info(self, name: str) -> zipfile.ZipInfo:
-        info = zipfile.ZipInfo(name, self._stamp)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        # the level's attribute is public from Python 3.13 on, private before
-        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel",
-                ZIP_LEVEL)
-        info.external_attr = 0o600 << 16
-        return info
-
-    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo,  # type: ignore[override]
-                 data: str | bytes,
-                 compress_type: int | None = None, compresslevel: int | None = None) -> None:
-        if isinstance(zinfo_or_arcname, str):
-            zinfo_or_arcname = self._info(zinfo_or_arcname)
-        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
-
-    def write(self, filename: str | os.PathLike[str],  # type: ignore[override]
-              arcname: str | None = None,
-              compress_type: int | None = None, compresslevel: int | None = None) -> None:
-        info = self._info(str(arcname or filename))
-        info.file_size = os.path.getsize(filename)
-        with open(filename, "rb") as source, self.open(info, "w") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
 
 
 # ---------------------------------------------------------------- the tables
