@@ -439,13 +439,26 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
     old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
     reused: dict[str, dict] = {}  # name -> last run's manifest entry, checked against the file
 
+    def intact(name: str) -> str | None:
+        """The sha256 of the last run's file of this briefing, None when it is gone."""
+        source = previous_folder / f"briefings/{name}.pdf" if previous_folder else None
+        return pub.sha256_file(source) if source and source.is_file() else None
+
+    # the standing briefings' files are checked against the manifest first, by two
+    # threads (hashlib lets go of the GIL): several thousand files in a routine run
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        digests = dict(zip(stand, pool.map(intact, stand), strict=True))
+
     def reuse(name: str, entry: dict | None, version: str | None) -> bool:
         filename = f"briefings/{name}.pdf"
         source = previous_folder / filename if previous_folder else None
         if not (entry and entry.get("version") and (version is None
                                                      or entry.get("version") == version)
-                and source and source.is_file()
-                and pub.sha256_file(source) == entry.get("sha256")):
+                and source
+                and (digests[name] if name in digests else intact(name))
+                == entry.get("sha256")):
             return False
         target = staging / filename
         try:

@@ -192,3 +192,24 @@ def test_every_kind_of_edit_publishes_what_building_everything_publishes(
         assert_same_briefings(inc, full, one, two)
         reused.append(sum(f["reused"] for f in _briefings(one).values()))
     assert all(reused), reused  # every edit left some briefings standing
+
+
+def test_a_damaged_file_of_the_last_run_is_rendered_again_not_reused(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources, inc, full = _copy(routine, tmp_path)
+    last = _briefings(pipeline.pub.read_manifest((inc / "latest").resolve()) or {})
+    rows = read_table(sources, "agreements")
+    shown = _expected_after_title_change(sources, rows[2]["agreement_id"])
+    victim = next(p for p in last if p.startswith("briefings/party-") and p not in shown)
+    for out in (inc, full):  # a torn write: the same size, other bytes
+        path = (out / "latest").resolve() / victim
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.unlink()  # the file is a hard link shared with earlier runs
+        path.write_bytes(bytes(data))
+    rows[2]["title"] += " (revised)"
+    write_table(sources, "agreements", rows)
+    one, two = _run_both(sources, inc, full, monkeypatch)
+    assert not _briefings(one)[victim]["reused"]
+    assert _briefings(one)[victim]["sha256"] == last[victim]["sha256"]  # as it was, intact
+    assert_same_briefings(inc, full, one, two)
