@@ -93,11 +93,12 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert party["name"] == renamed["renamed_to"] != renamed["party_name"]
     assert renamed["briefing"] and renamed["briefing_reused"] is False
     assert 0 < renamed["briefings_reused"] < renamed["briefings"]
-    # the same, from the rename run's own manifest (the last run but one)
+    # the same, from the rename run's own manifest (after it: a title change, then the
+    # typical party's rename and a title change)
     history = [json.loads(line) for line in
                (kept / "output" / "history.jsonl").read_text(encoding="utf-8").splitlines()]
     published = [r["run_id"] for r in history if r.get("outcome") == "published"]
-    manifest = json.loads((kept / "output" / "runs" / published[-2] / "manifest.json")
+    manifest = json.loads((kept / "output" / "runs" / published[-4] / "manifest.json")
                           .read_text(encoding="utf-8"))
     briefings = [f for f in manifest["files"] if f["kind"] == "briefing"]
     [own] = [f for f in briefings if f["path"] == renamed["briefing"]]
@@ -109,6 +110,12 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert after["outcome"] == "published"
     assert after["briefings_rename_line_dropped"] == renamed["briefings_with_rename_line"]
     assert after["of_them_rendered"] == after["briefings_rename_line_dropped"]
+    # a typical party (the median by participation) renamed too, as information
+    typical = size["typical_party_rename_run"]
+    assert typical["outcome"] == "published"
+    assert typical["participation_rows"] <= renamed["participation_rows"]
+    assert typical["briefing_reused"] is False
+    assert "one typical party renamed" in json.dumps(data["information"])
 
     goals = {g["goal"]: g for g in data["goals"]}
     assert set(goals) >= {"one title changed under 10 % of a full run",
