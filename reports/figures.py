@@ -271,22 +271,34 @@ def country_figures(model: Model) -> pd.DataFrame:
 def _scope_figures(model: Model, pairs: pd.DataFrame, key: str, index: Iterable[str]
                    ) -> pd.DataFrame:
     """key -> Agreements, Discussions, Parties taking part, Countries taking part, Targets
-    from (key, agreement_id) pairs (a theme's, a country's)."""
-    pairs = pairs[[key, "agreement_id"]].drop_duplicates()
-    counts = counts_by(model, pairs, key)
-    parties = pairs.merge(participation_pairs(model), on="agreement_id")[
-        [key, "party_id"]].drop_duplicates()
-    codes = parties["party_id"].map(party_codes(model))
-    countries = (parties.assign(code=codes)[codes != ""][[key, "code"]].drop_duplicates()
-                 .groupby(key).size())
-    agreements_only = pairs[~pairs["agreement_id"].map(model.is_discussion).astype(bool)]
-    targets = agreements_only["agreement_id"].map(_targets_per_agreement(model)).groupby(
-        agreements_only[key]).sum()
-    return pd.DataFrame({
-        AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
-        PARTIES_TAKING_PART: parties.groupby(key).size(), COUNTRIES: countries,
-        TARGETS: targets,
-    }).reindex(list(index)).fillna(0).astype("int64")
+    from (key, agreement_id) pairs (a theme's, a country's); on integer positions, as
+    _group_figures."""
+    agreements, parties = model.agreements.index, model.parties.index
+    key_codes, labels = pd.factorize(pairs[key])
+    n_keys = len(labels)
+    mine = pd.DataFrame({"k": key_codes, "a": agreements.get_indexer(pairs["agreement_id"])}
+                        ).drop_duplicates()
+    k, a = mine["k"].to_numpy(), mine["a"].to_numpy()
+    discussion = model.is_discussion.to_numpy(dtype=bool)[a]
+    taking = participation_pairs(model)
+    taking_part = pd.DataFrame({"a": agreements.get_indexer(taking["agreement_id"]),
+                                "p": parties.get_indexer(taking["party_id"])})
+    taken = mine.merge(taking_part, on="a")[["k", "p"]].drop_duplicates()
+    country = model.parties["country"].to_numpy(dtype=object)[taken["p"].to_numpy()]
+    has_country = country != ""
+    country_codes, _ = pd.factorize(country[has_country])
+    countries = pd.DataFrame({"k": taken["k"].to_numpy()[has_country],
+                              "c": country_codes}).drop_duplicates()
+    per_agreement = _targets_per_agreement(model).to_numpy()
+    table = pd.DataFrame({
+        AGREEMENTS: np.bincount(k[~discussion], minlength=n_keys),
+        DISCUSSIONS: np.bincount(k[discussion], minlength=n_keys),
+        PARTIES_TAKING_PART: np.bincount(taken["k"].to_numpy(), minlength=n_keys),
+        COUNTRIES: np.bincount(countries["k"].to_numpy(), minlength=n_keys),
+        TARGETS: np.bincount(k[~discussion], weights=per_agreement[a[~discussion]],
+                             minlength=n_keys).round().astype("int64"),
+    }, index=pd.Index(labels))
+    return table.reindex(list(index)).fillna(0).astype("int64")
 
 
 def theme_figures(model: Model) -> pd.DataFrame:
