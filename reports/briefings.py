@@ -229,7 +229,7 @@ class _Builder:
         self.as_of = as_of
         self.event = single_event(model)
         self.dataset = dataset_name(model)
-        self.display = {pid: model.display_name(pid) for pid in model.parties.index}
+        self.display = model.display_names
         self.part_by_agreement: dict[str, list[tuple[str, str, str, str]]] = {}
         part = model.participation
         for aid, pid, role, cert, note in zip(

@@ -50,11 +50,16 @@ class Model:
 
     # ------------------------------------------------------------ parties
     def display_name(self, party_id: str) -> str:
-        party = self.parties.loc[party_id]
-        short = party["short_name"]
-        if short and short not in party["name"]:
-            return f"{party['name']} ({short})"
-        return str(party["name"])
+        return self.display_names[party_id]
+
+    @cached_property
+    def display_names(self) -> dict[str, str]:
+        """party_id -> the name readers see: the name, with the short name in brackets
+        when it is not part of the name already."""
+        p = self.data.parties
+        return {pid: f"{name} ({short})" if short and short not in name else name
+                for pid, name, short in zip(p["party_id"].tolist(), p["name"].tolist(),
+                                            p["short_name"].tolist(), strict=True)}
 
     @cached_property
     def party_children(self) -> dict[str, list[str]]:
