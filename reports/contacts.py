@@ -14,6 +14,7 @@ configuration error (exit 2) before anything is written or sent.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -60,7 +61,17 @@ def read_contacts(settings: ContactsSettings, parties: Collection[str]) -> list[
     except (OSError, UnicodeDecodeError) as exc:
         raise ContactsInvalid([Problem(ERROR, name, None, None, f"cannot be read ({exc})",
                                        "a UTF-8 CSV file", "bad-encoding")], name) from None
-    rows = list(csv.reader(text.splitlines()))
+    # quoted cells may hold line breaks; a line break is only \n, \r\n or \r (never a
+    # U+2028 inside a cell, which splitlines() would break on); contact cells are short,
+    # so csv's own field limit stands, and a file csv cannot read is one line
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ContactsInvalid([Problem(ERROR, name, reader.line_num or None, None,
+                                       f"the file cannot be read as CSV ({exc})",
+                                       "comma-separated values with double-quoted cells",
+                                       "not-csv")], name) from None
     header = [h.strip() for h in rows[0]] if rows else []
     missing = [c for c in REQUIRED if c not in header]
     if missing:

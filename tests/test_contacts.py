@@ -109,6 +109,9 @@ def test_no_output_file_holds_a_contact_address(faulty_smtp: FaultySMTP,
     ("kobia,x@example.org,overview;galaxy:*",
      "contacts.csv:7: column 'also': 'galaxy:*' is not a subscription"),
     ("kobia,,", "contacts.csv:7: column 'email': is empty"),
+    # what csv cannot read is one line too, never a traceback
+    ('kobia,"x@example.org', "contacts.csv:7: the file cannot be read as CSV"),
+    ("kobia,x@example.org," + "y" * 200_000, "contacts.csv:7: the file cannot be read as CSV"),
 ])
 def test_every_bad_row_is_one_line_exit_2_and_nothing_written(
         tmp_path: Path, row: str, expected: str) -> None:
