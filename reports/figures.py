@@ -204,41 +204,60 @@ def _targets_per_agreement(model: Model) -> pd.Series:
     return _memo(model, "targets per agreement", make)
 
 
+def _taking_part(model: Model) -> pd.DataFrame:
+    """The distinct participation pairs as integer positions: `a` of the agreement in
+    model.agreements, `p` of the party in model.parties (joins on text are several
+    times slower)."""
+    def make() -> pd.DataFrame:
+        pairs = participation_pairs(model)
+        return pd.DataFrame({"a": model.agreements.index.get_indexer(pairs["agreement_id"]),
+                             "p": model.parties.index.get_indexer(pairs["party_id"])})
+    return _memo(model, "taking part", make)
+
+
+def _agreement_counts(model: Model, key: np.ndarray, a: np.ndarray, n: int
+                      ) -> dict[str, np.ndarray]:
+    """Agreements, discussions and targets per key from distinct (key, agreement) pairs
+    of positions; keys are 0 .. n - 1."""
+    discussion = model.is_discussion.to_numpy(dtype=bool)[a]
+    per_agreement = _targets_per_agreement(model).to_numpy()
+    return {AGREEMENTS: np.bincount(key[~discussion], minlength=n),
+            DISCUSSIONS: np.bincount(key[discussion], minlength=n),
+            TARGETS: np.bincount(key[~discussion], weights=per_agreement[a[~discussion]],
+                                 minlength=n).round().astype("int64")}
+
+
+def _country_counts(model: Model, key: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    """Distinct countries (never "") of the parties at positions `p`, per key."""
+    country = model.parties["country"].to_numpy(dtype=object)[p]
+    has_country = country != ""
+    codes, _ = pd.factorize(country[has_country])
+    distinct = pd.DataFrame({"k": key[has_country], "c": codes}).drop_duplicates()
+    return np.bincount(distinct["k"].to_numpy(), minlength=n)
+
+
 def _group_figures(model: Model, groups: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """Per group: agreements, discussions, partners, partner countries and targets.
 
     `groups` holds (group, member) pairs: a party's group is itself, or itself and every
     party below it. A group's agreements are its members'; its partners are the other
-    parties of those agreements and discussions, outside the group. Computed on integer
-    positions of agreements, parties and groups (joins on text are several times slower).
+    parties of those agreements and discussions, outside the group.
     """
-    agreements, parties = model.agreements.index, model.parties.index
-    pairs = participation_pairs(model)
-    taking_part = pd.DataFrame({"a": agreements.get_indexer(pairs["agreement_id"]),
-                                "p": parties.get_indexer(pairs["party_id"])})
+    parties, taking_part = model.parties.index, _taking_part(model)
     group_codes, labels = pd.factorize(groups["group"])
-    n_groups, n_parties = len(labels), len(parties)
+    n = len(labels)
     member = pd.DataFrame({"g": group_codes, "p": parties.get_indexer(groups["member"])})
     mine = member.merge(taking_part, on="p")[["g", "a"]].drop_duplicates()
-    g, a = mine["g"].to_numpy(), mine["a"].to_numpy()
-    discussion = model.is_discussion.to_numpy(dtype=bool)[a]
+    counts = _agreement_counts(model, mine["g"].to_numpy(), mine["a"].to_numpy(), n)
     others = mine.merge(taking_part, on="a")
-    within = np.isin(others["g"].to_numpy() * n_parties + others["p"].to_numpy(),
-                     member["g"].to_numpy() * n_parties + member["p"].to_numpy())
+    within = np.isin(others["g"].to_numpy() * len(parties) + others["p"].to_numpy(),
+                     member["g"].to_numpy() * len(parties) + member["p"].to_numpy())
     outside = others.loc[~within, ["g", "p"]].drop_duplicates()
-    country = model.parties["country"].to_numpy(dtype=object)[outside["p"].to_numpy()]
-    has_country = country != ""
-    country_codes, _ = pd.factorize(country[has_country])
-    countries = pd.DataFrame({"g": outside["g"].to_numpy()[has_country],
-                              "c": country_codes}).drop_duplicates()
-    per_agreement = _targets_per_agreement(model).to_numpy()
+    g, p = outside["g"].to_numpy(), outside["p"].to_numpy()
     table = pd.DataFrame({
-        AGREEMENTS: np.bincount(g[~discussion], minlength=n_groups),
-        DISCUSSIONS: np.bincount(g[discussion], minlength=n_groups),
-        PARTNERS: np.bincount(outside["g"].to_numpy(), minlength=n_groups),
-        PARTNER_COUNTRIES: np.bincount(countries["g"].to_numpy(), minlength=n_groups),
-        TARGETS: np.bincount(g[~discussion], weights=per_agreement[a[~discussion]],
-                             minlength=n_groups).round().astype("int64"),
+        AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
+        PARTNERS: np.bincount(g, minlength=n),
+        PARTNER_COUNTRIES: _country_counts(model, g, p, n), TARGETS: counts[TARGETS],
     }, index=pd.Index(labels))
     return table.reindex(index).fillna(0).astype("int64")
 
@@ -271,32 +290,19 @@ def country_figures(model: Model) -> pd.DataFrame:
 def _scope_figures(model: Model, pairs: pd.DataFrame, key: str, index: Iterable[str]
                    ) -> pd.DataFrame:
     """key -> Agreements, Discussions, Parties taking part, Countries taking part, Targets
-    from (key, agreement_id) pairs (a theme's, a country's); on integer positions, as
-    _group_figures."""
-    agreements, parties = model.agreements.index, model.parties.index
+    from (key, agreement_id) pairs (a theme's, the whole data set's)."""
     key_codes, labels = pd.factorize(pairs[key])
-    n_keys = len(labels)
-    mine = pd.DataFrame({"k": key_codes, "a": agreements.get_indexer(pairs["agreement_id"])}
+    n = len(labels)
+    mine = pd.DataFrame({"k": key_codes,
+                         "a": model.agreements.index.get_indexer(pairs["agreement_id"])}
                         ).drop_duplicates()
-    k, a = mine["k"].to_numpy(), mine["a"].to_numpy()
-    discussion = model.is_discussion.to_numpy(dtype=bool)[a]
-    taking = participation_pairs(model)
-    taking_part = pd.DataFrame({"a": agreements.get_indexer(taking["agreement_id"]),
-                                "p": parties.get_indexer(taking["party_id"])})
-    taken = mine.merge(taking_part, on="a")[["k", "p"]].drop_duplicates()
-    country = model.parties["country"].to_numpy(dtype=object)[taken["p"].to_numpy()]
-    has_country = country != ""
-    country_codes, _ = pd.factorize(country[has_country])
-    countries = pd.DataFrame({"k": taken["k"].to_numpy()[has_country],
-                              "c": country_codes}).drop_duplicates()
-    per_agreement = _targets_per_agreement(model).to_numpy()
+    counts = _agreement_counts(model, mine["k"].to_numpy(), mine["a"].to_numpy(), n)
+    taken = mine.merge(_taking_part(model), on="a")[["k", "p"]].drop_duplicates()
+    k, p = taken["k"].to_numpy(), taken["p"].to_numpy()
     table = pd.DataFrame({
-        AGREEMENTS: np.bincount(k[~discussion], minlength=n_keys),
-        DISCUSSIONS: np.bincount(k[discussion], minlength=n_keys),
-        PARTIES_TAKING_PART: np.bincount(taken["k"].to_numpy(), minlength=n_keys),
-        COUNTRIES: np.bincount(countries["k"].to_numpy(), minlength=n_keys),
-        TARGETS: np.bincount(k[~discussion], weights=per_agreement[a[~discussion]],
-                             minlength=n_keys).round().astype("int64"),
+        AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
+        PARTIES_TAKING_PART: np.bincount(k, minlength=n),
+        COUNTRIES: _country_counts(model, k, p, n), TARGETS: counts[TARGETS],
     }, index=pd.Index(labels))
     return table.reindex(list(index)).fillna(0).astype("int64")
 
