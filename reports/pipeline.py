@@ -439,7 +439,7 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
     old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
     reused: dict[str, dict] = {}  # name -> last run's manifest entry, checked against the file
 
-    def intact(name: str) -> str | None:
+    def digest_of_last(name: str) -> str | None:
         """The sha256 of the last run's file of this briefing, None when it is gone."""
         source = previous_folder / f"briefings/{name}.pdf" if previous_folder else None
         return pub.sha256_file(source) if source and source.is_file() else None
@@ -449,46 +449,40 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(2) as pool:
-        digests = dict(zip(stand, pool.map(intact, stand), strict=True))
+        digests = dict(zip(stand, pool.map(digest_of_last, stand), strict=True))
 
-    def reuse(name: str, entry: dict | None, version: str | None) -> bool:
-        filename = f"briefings/{name}.pdf"
-        source = previous_folder / filename if previous_folder else None
-        if not (entry and entry.get("version") and (version is None
-                                                     or entry.get("version") == version)
-                and source
-                and (digests[name] if name in digests else intact(name))
-                == entry.get("sha256")):
+    def reuse(name: str, entry: dict | None) -> bool:
+        """Link the last run's file when it is intact; `entry` is its manifest entry."""
+        if not (entry and entry.get("version") and previous_folder is not None):
             return False
-        target = staging / filename
+        digest = digests[name] if name in digests else digest_of_last(name)
+        if digest != entry.get("sha256"):
+            return False
+        filename = f"briefings/{name}.pdf"
         try:
-            os.link(source, target)
+            os.link(previous_folder / filename, staging / filename)
         except OSError:
-            shutil.copyfile(source, target)
+            shutil.copyfile(previous_folder / filename, staging / filename)
         reused[name] = entry
         return True
 
-    to_build = [p for p in plans if not reuse(p.name, stand.get(p.name), None)]
+    to_build = [p for p in plans if not reuse(p.name, stand.get(p.name))]
     briefings = {b.name: b for b in build_briefings(model, as_of, plans=to_build,
                                                     changes=lines)} if to_build else {}
-    to_render = [b for b in briefings.values() if not reuse(b.name, old.get(b.filename),
-                                                               b.version)]
+    to_render = [b for b in briefings.values()
+                 if (entry := old.get(b.filename)) is None or entry.get("version") != b.version
+                 or not reuse(b.name, entry)]
     # size, hash and version come back from the renderer: no file read again, no version
     # computed twice (in a worker the parent's briefings never computed theirs)
     rendered = render_briefings(to_render, folder, workers=settings.workers,
                                 progress=settings.progress) if to_render else {}
     entries = []
     for plan in plans:
-        path = f"briefings/{plan.name}.pdf"
         old_entry = reused.get(plan.name)
         b = briefings.get(plan.name)
         if b is None:  # it stands: all it shows is the last run's
             assert old_entry is not None
-            entries.append(pub.FileEntry(
-                path, "briefing", plan.scope, old_entry["subject"], old_entry["bytes"],
-                old_entry["sha256"], old_entry["version"], old_entry["title"],
-                old_entry["pages"], True, plan.subject_id, tuple(old_entry["changes"]),
-                tuple((label, f"{value:,}") for label, value in old_entry["figures"].items())))
+            entries.append(pub.FileEntry.from_json(old_entry, reused=True))
             continue
         if old_entry:  # its bytes were verified above: no second read
             size, digest, count = old_entry["bytes"], old_entry["sha256"], old_entry["pages"]
@@ -496,7 +490,7 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
         else:
             made = rendered[b.name]
             size, digest, count, version = made.bytes, made.sha256, made.pages, made.version
-        entries.append(pub.FileEntry(path, "briefing", b.scope, b.subject, size, digest,
+        entries.append(pub.FileEntry(b.filename, "briefing", b.scope, b.subject, size, digest,
                                      version, b.title, count, old_entry is not None,
                                      b.subject_id, b.changes, b.figures))
     return entries

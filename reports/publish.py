@@ -314,3 +314,13 @@ class FileEntry:
                          figures={label: int(value.replace(",", ""))
                                   for label, value in self.figures})
         return entry
+
+    @classmethod
+    def from_json(cls, entry: dict, *, reused: bool) -> FileEntry:
+        """A briefing's entry as as_json wrote it in a manifest (figures as shown again)."""
+        changes = entry.get("changes")
+        return cls(entry["path"], entry["kind"], entry["scope"], entry["subject"],
+                   entry["bytes"], entry["sha256"], entry["version"], entry["title"],
+                   entry["pages"], reused, entry["subject_id"],
+                   None if changes is None else tuple(changes),
+                   tuple((label, f"{value:,}") for label, value in entry["figures"].items()))
