@@ -396,6 +396,30 @@ def test_an_agreement_with_dozens_of_parties_and_a_huge_title_still_lays_out(
     assert "the workbook's Participation table, agreement_id" in text
 
 
+def test_a_table_cell_of_one_long_name_and_a_count_stays_in_its_column(
+        dias: Briefing) -> None:
+    """A partner whose name alone takes both lines of the cell: the count still fits."""
+    import io
+
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from reports.render.fonts import register_fonts
+    from reports.render.pdf import CELL, FONT, _Briefing, _BriefingCanvas
+
+    register_fonts()
+    template = dias.agreements[0]
+    long_names = tuple(dataclasses.replace(template.parties[0], party_id=f"q{i}",
+                                           name="Investment Promotion Authority of Saudi "
+                                                f"Arabia Number {i}") for i in range(4))
+    agreement = dataclasses.replace(template, parties=template.parties + long_names)
+    briefing = listing(dias, agreements=(agreement,))
+    layout = _Briefing(briefing, "v", _BriefingCanvas(io.BytesIO(), briefing, "v"))
+    width = 90.0
+    lines = [text for _, text in layout.names_cell(agreement, width)]
+    assert len(lines) == 2 and lines[-1].endswith(" more"), lines
+    assert all(stringWidth(line, FONT, CELL) <= width for line in lines), lines
+
+
 # ------------------------------------------------------------------ fonts and charts
 def test_missing_glyphs_names_what_the_font_cannot_print() -> None:
     assert missing_glyphs("ş İ ə KOBİA") == ""

@@ -734,10 +734,10 @@ class _Briefing:
             lines = lines_with(low)
             if len(lines) > CELL_LINES:  # even one name is too long: cut it, keep the count
                 rest = f" + {len(names) - low} more" if low < len(names) else ""
-                body = _split(lead + ", ".join(names[:low]), FONT, CELL, width)
-                body = _clip(body, CELL_LINES, FONT, CELL,
-                             width - stringWidth(rest, FONT, CELL))
-                lines = [*body[:-1], body[-1] + rest]
+                room = width - stringWidth(rest, FONT, CELL)  # the count fits after it
+                body = _clip(_split(lead + ", ".join(names[:low]), FONT, CELL, width),
+                             CELL_LINES, FONT, CELL, room)
+                lines = [*body[:-1], _fit(body[-1], room, CELL) + rest]
         return [(0.0, line) for line in _clip(lines, CELL_LINES, FONT, CELL, width)]
 
     def table(self) -> None:
