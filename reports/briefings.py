@@ -49,7 +49,7 @@ CARDS_IN_LARGE = 5
 TABLE_ROWS_MAX = 500  # about 17 pages
 # Bumped whenever what a briefing shows, or how, changes in a way its data version does
 # not see (a new sentence, a new layout): a run then builds every briefing again
-CONTENT_FORMAT = "2"
+CONTENT_FORMAT = "3"
 
 
 @dataclass(frozen=True)
