@@ -279,10 +279,10 @@ def change_lines(model: Model, plans: list[Plan], changes: list[Change],
     about its themes.
     """
     return {plan.name: _lines(relevant) for plan, relevant in
-            zip(plans, relevant_changes(model, plans, changes, then), strict=True)}
+            zip(plans, _relevant_changes(model, plans, changes, then), strict=True)}
 
 
-def relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
+def _relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
                      then: Then) -> list[list[Change]]:
     """The changes that concern each briefing planned (see change_lines), in its order."""
     # previous run: agreement -> its parties, theme -> agreements under it (built once)
