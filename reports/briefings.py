@@ -47,9 +47,32 @@ ORDER = "Newest first, undated last; discussions stand among the agreements by d
 LARGE_BRIEFING = 12
 CARDS_IN_LARGE = 5
 TABLE_ROWS_MAX = 500  # about 17 pages
-# Bumped whenever what a briefing shows, or how, changes in a way its data version does
-# not see (a new sentence, a new layout): a run then builds every briefing again
+# Bumped whenever the content's format changes; with the code that builds and draws
+# briefings (drawing_version) it is part of every data version and of content_key
 CONTENT_FORMAT = "3"
+
+
+@cache
+def drawing_version() -> str:
+    """What decides a briefing's bytes besides its data: the code that builds and draws
+    it and the version of reportlab. Any change to them renders every briefing again
+    (a new sentence or layout is never kept out of a routine run's files)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    code = hashlib.sha256(CONTENT_FORMAT.encode())
+    for path in (here / "briefings.py", here / "figures.py", *(
+            here / "render" / name for name in ("pdf.py", "fonts.py", "charts.py"))):
+        try:
+            code.update(path.read_bytes())
+        except OSError:  # not installed as files: the format alone
+            code.update(b"?")
+    try:
+        code.update(version("reportlab").encode())
+    except PackageNotFoundError:
+        code.update(b"?")
+    return code.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -186,7 +209,7 @@ class Briefing:
         contribute their own cached digest: they are shared by many briefings.
         """
         head = repr(dataclasses.replace(self, agreements=(), recent=None))
-        payload = "\n".join([CONTENT_FORMAT, head, *(a.digest for a in self.agreements),
+        payload = "\n".join([drawing_version(), head, *(a.digest for a in self.agreements),
                              "cards", *(a.digest for a in self.cards)])
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -615,7 +638,7 @@ def content_key(model: Model, as_of: str) -> str:
     """What every briefing shows whichever it is: when it differs from the last run's,
     every briefing is built again (see pipeline)."""
     themes = model.data.themes
-    shown = (CONTENT_FORMAT, as_of, single_event(model), dataset_name(model), ORDER,
+    shown = (drawing_version(), as_of, single_event(model), dataset_name(model), ORDER,
              tuple(model.top_themes),
              tuple(zip(themes["theme_id"].tolist(), themes["name"].tolist(),
                        themes["parent_id"].tolist(), strict=True)))

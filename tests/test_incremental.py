@@ -213,3 +213,19 @@ def test_a_damaged_file_of_the_last_run_is_rendered_again_not_reused(
     assert not _briefings(one)[victim]["reused"]
     assert _briefings(one)[victim]["sha256"] == last[victim]["sha256"]  # as it was, intact
     assert_same_briefings(inc, full, one, two)
+
+
+def test_a_change_to_how_briefings_are_drawn_renders_every_briefing_again(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code that draws them is part of every data version: a new layout is never
+    kept out of a routine run by the last run's files."""
+    from reports import briefings
+
+    sources, inc, _ = _copy(routine, tmp_path)
+    rows = read_table(sources, "agreements")
+    rows[4]["title"] += " (revised)"
+    write_table(sources, "agreements", rows)
+    monkeypatch.setattr(briefings, "drawing_version", lambda: "another drawing code")
+    result = pipeline.run(settings_for(sources, inc))
+    assert result.manifest is not None
+    assert not any(f["reused"] for f in _briefings(result.manifest).values())
