@@ -1,36 +1,24 @@
 """What differs between this run's data and the last published run's.
 
-Each run stores a snapshot of its validated data (`data/snapshot.json` in the
-run folder); the next run compares against it field by field.
+Each run stores a snapshot of its validated data (reports/snapshot.py); the next
+run finds the rows that differ from it and says, field by field, what changed.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .validate import DataSet
+from .snapshot import KEYS, Compared
 
 if TYPE_CHECKING:
     from .briefings import Plan
     from .model import Model
+    from .snapshot import Snapshot
 
 MAX_CHANGE_LINES = 40  # per briefing; the workbook's Changes table has them all
-SNAPSHOT_PATH = "data/snapshot.json.gz"  # gzip: about a tenth of the JSON at scale
-# how rows are identified per table, and their label in change lines
-KEYS: dict[str, tuple[str, ...]] = {
-    "agreements": ("agreement_id",),
-    "parties": ("party_id",),
-    "participation": ("agreement_id", "party_id", "role"),
-    "themes": ("theme_id",),
-    "targets": ("agreement_id", "description"),
-    "sources": ("source_id",),
-}
+# each table's rows in change lines (rows are identified as snapshot.KEYS says)
 SINGULAR = {"agreements": "agreement", "parties": "party", "participation": "participation",
             "themes": "theme", "targets": "target", "sources": "source"}
 
@@ -48,116 +36,26 @@ class Change:
     line: str  # one plain sentence for readers
 
 
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, tuple | list):
-        return "; ".join(str(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+Tables = Mapping[str, Mapping[str, Mapping[str, str]]]  # table -> row key -> column -> text
 
 
-def snapshot(data: DataSet) -> dict[str, dict[str, dict[str, str]]]:
-    """The data as {table: {row key: {column: text}}}, ready to store as JSON."""
-    out: dict[str, dict[str, dict[str, str]]] = {}
-    for table, key in KEYS.items():
-        frame = data.table(table)
-        columns = [c for c in frame.columns if c != "_row"]
-        # a column at a time: plain text as it is (most cells), others through _text
-        texts = [[v if v.__class__ is str else _text(v) for v in frame[c].tolist()]
-                 for c in columns]
-        rows: dict[str, dict[str, str]] = {}
-        at = [columns.index(k) for k in key]
-        for record in zip(*texts, strict=True):
-            values = dict(zip(columns, record, strict=True))
-            row_key = "/".join(record[i] for i in at)
-            if row_key in rows:  # targets have no id: a repeated one keeps its own row
-                n = 2
-                while f"{row_key}#{n}" in rows:
-                    n += 1
-                row_key = f"{row_key}#{n}"
-            rows[row_key] = values
-        out[table] = rows
-    return out
-
-
-SNAPSHOT_CHUNK = 5_000  # rows encoded at a time
-
-
-def write_snapshot(snap: dict, folder: Path) -> Path:
-    """Store the snapshot as gzipped JSON: the text json.dump(snap, sort_keys=True) writes.
-
-    Encoded a chunk of rows at a time with json.dumps, whose C encoder is several times
-    faster than the pure-Python one json.dump streams with, while never holding more
-    than a chunk's text in memory. Fast compression: it is read once, by the next run.
-    """
-    path = folder / SNAPSHOT_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def dumps(value: object) -> str:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-    # mtime=0 keeps the file identical for identical data
-    with (path.open("wb") as raw,
-          gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=1) as packed,
-          io.TextIOWrapper(packed, encoding="utf-8", write_through=False) as text):
-        text.write("{")
-        for n, table in enumerate(sorted(snap)):
-            rows = snap[table]
-            text.write(f"{', ' if n else ''}{dumps(table)}: ")
-            if not isinstance(rows, dict) or not rows:
-                text.write(dumps(rows))
-                continue
-            keys = sorted(rows)
-            text.write("{")
-            for start in range(0, len(keys), SNAPSHOT_CHUNK):
-                chunk = {k: rows[k] for k in keys[start:start + SNAPSHOT_CHUNK]}
-                text.write((", " if start else "") + dumps(chunk)[1:-1])
-            text.write("}")
-        text.write("}")
-    return path
-
-
-class UnreadableSnapshot(Exception):
-    """The previous run's snapshot is missing, damaged or not of the shape this job writes."""
-
-
-def read_snapshot(run_folder: Path) -> dict:
-    """The snapshot a run stored; raises UnreadableSnapshot (with the reason) when it cannot
-    be trusted, so that changes are never computed against a damaged run."""
-    path = run_folder / SNAPSHOT_PATH
-    try:
-        with gzip.open(path, "rb") as handle:
-            snap = json.load(handle)
-    except FileNotFoundError:
-        raise UnreadableSnapshot(f"{path} is missing") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise UnreadableSnapshot(f"{path} is damaged ({exc})") from None
-    if not isinstance(snap, dict) or set(snap) != set(KEYS):
-        raise UnreadableSnapshot(f"{path} does not hold the tables "
-                                 f"{', '.join(sorted(KEYS))}")
-    for table, key in KEYS.items():
-        rows = snap[table]
-        if not isinstance(rows, dict) or not all(
-                isinstance(row, dict) and all(isinstance(row.get(k), str) for k in key)
-                and all(isinstance(v, str) for v in row.values()) for row in rows.values()):
-            raise UnreadableSnapshot(f"{path}: the {table} table is not of the shape this "
-                                     "job writes")
-    return snap
-
-
-def _name(snap: dict, table: str, key: str, fallback: dict) -> str:
+def _name(snap: Tables, table: str, key: str, fallback: Tables) -> str:
     row = snap.get(table, {}).get(key) or fallback.get(table, {}).get(key) or {}
     return row.get("title") or row.get("name") or row.get("description") or key
 
 
-def diff(before: dict, after: dict) -> list[Change]:
-    """Every added, removed and changed row, field by field, in a stable order."""
+def diff(before: Tables, after: Tables, keys: Mapping[str, set[str]] | None = None
+         ) -> list[Change]:
+    """Every added, removed and changed row, field by field, in a stable order.
+
+    `keys` limits it to the rows of those keys per table (snapshot.compare's: every
+    other row is the same); `before` then needs to hold only those rows.
+    """
     changes: list[Change] = []
     for table in KEYS:
         old, new = before.get(table, {}), after.get(table, {})
-        for key in sorted(old.keys() | new.keys()):
+        candidates = keys[table] if keys is not None else old.keys() | new.keys()
+        for key in sorted(candidates):
             o, n = old.get(key), new.get(key)
             if o == n:  # most rows: nothing to say, nothing to label
                 continue
@@ -216,7 +114,7 @@ def importance(change: Change) -> int:
     return 4
 
 
-def _label(table: str, row: dict, before: dict, after: dict) -> str:
+def _label(table: str, row: Mapping[str, str], before: Tables, after: Tables) -> str:
     if table == "participation":
         party = _name(after, "parties", row.get("party_id", ""), before)
         agreement = _name(after, "agreements", row.get("agreement_id", ""), before)
@@ -228,14 +126,6 @@ def _label(table: str, row: dict, before: dict, after: dict) -> str:
     return f"\u201c{name}\u201d"
 
 
-def participants(snap: dict) -> dict[str, set[str]]:
-    """agreement_id -> party ids taking part, from a snapshot."""
-    out: dict[str, set[str]] = {}
-    for row in snap.get("participation", {}).values():
-        out.setdefault(row["agreement_id"], set()).add(row["party_id"])
-    return out
-
-
 def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
     import pandas as pd
 
@@ -243,29 +133,52 @@ def changes_frame(changes: list[Change]):  # -> pandas.DataFrame
                         columns=["change", "table", "id", "field", "before", "after"])
 
 
-@dataclass
 class Then:
-    """What the briefings need to know of the last run's data once the changes are known:
-    a few look-ups instead of the whole snapshot (which is dropped after the diff)."""
+    """The last run's data, as the briefings need it once the changes are known, from
+    what snapshot.compare found: a row it holds (changed or removed) as it was, a row
+    added since as absent, and every other row as it is now. Agreements are looked up
+    only among those a change concerns; nothing else of the last run is read.
+    """
 
-    parties_of: dict[str, set[str]]  # agreement -> parties taking part
-    themes_of: dict[str, list[str]]  # agreement -> theme ids as curated
-    party_country: dict[str, str]
-    party_parent: dict[str, str]
-    sources_of: dict[str, set[str]]  # agreement -> source ids it cites
+    def __init__(self, compared: Compared, snap: Snapshot) -> None:
+        before, now = compared.before, snap.views()
+        self.added_parties = compared.added("parties")
+        concerned: set[str] = set()  # the agreements any change concerns
+        for table in ("agreements", "participation", "targets"):
+            for key in compared.keys[table]:
+                row = before[table].get(key) or now[table][key]
+                concerned.add(row["agreement_id"])
+        # agreement -> parties taking part then: now, but for rows added since and with
+        # the rows changed or removed since
+        self.parties_of: dict[str, set[str]] = {a: set() for a in concerned}
+        part = snap.tables["participation"]
+        added = compared.added("participation")
+        agreement_ids = part.texts[part.columns.index("agreement_id")]
+        party_ids = part.texts[part.columns.index("party_id")]
+        for n, aid in enumerate(agreement_ids):
+            if aid in concerned and part.keys[n] not in added:
+                self.parties_of[aid].add(party_ids[n])
+        for row in before["participation"].values():
+            self.parties_of[row["agreement_id"]].add(row["party_id"])
+        # agreement -> theme ids as curated then
+        added_agreements = compared.added("agreements")
+        self.themes_of: dict[str, list[str]] = {}
+        for aid in concerned:
+            if aid in added_agreements:
+                continue
+            row = before["agreements"].get(aid) or now["agreements"][aid]
+            self.themes_of[aid] = [t.strip() for t in row.get("themes", "").split(";")]
+        # the parties whose row changed or was removed, as they were
+        self.party_country = {pid: row.get("country", "")
+                              for pid, row in before["parties"].items()}
+        self._party_parent = {pid: row.get("parent_id", "")
+                              for pid, row in before["parties"].items()}
 
-    @classmethod
-    def of(cls, before: dict) -> Then:
-        agreements = before.get("agreements", {})
-        parties = before.get("parties", {})
-        return cls(
-            participants(before),
-            {aid: [t.strip() for t in row.get("themes", "").split(";")]
-             for aid, row in agreements.items()},
-            {pid: row.get("country", "") for pid, row in parties.items()},
-            {pid: row.get("parent_id", "") for pid, row in parties.items()},
-            {aid: {s.strip() for s in row.get("source_ids", "").split(";")}
-             for aid, row in agreements.items()})
+    def parent(self, party_id: str, now: Mapping[str, str]) -> str:
+        """The party's parent then, given the parents now."""
+        if party_id in self._party_parent:
+            return self._party_parent[party_id]
+        return "" if party_id in self.added_parties else now.get(party_id, "")
 
 
 def change_lines(model: Model, plans: list[Plan], changes: list[Change],

@@ -441,7 +441,7 @@ def run_contacts(settings: Settings, run_folder: Path) -> list[Contact]:
     delivery = settings.delivery
     if delivery is None or delivery.contacts is None:
         return []
-    from .changes import UnreadableSnapshot, read_snapshot
+    from .snapshot import UnreadableSnapshot, read_snapshot
 
     try:
         parties = read_snapshot(run_folder)["parties"]

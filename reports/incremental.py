@@ -63,31 +63,29 @@ def touched(changes: list[Change], then: Then, model: Model) -> tuple[set[str], 
     for c in changes:
         agreements.update(c.agreements)
         parties.update(c.parties)
+    # What a party or source touched in the last run needs no look-up of it: a party
+    # took part then in an agreement where it takes part now, unless its participation
+    # row was removed (a change naming that agreement); an agreement cited a source then
+    # as it does now, unless its sources changed or it was removed (a change of its own).
     if changed_parties:
         part = model.participation
         for aid, pid in zip(part["agreement_id"].tolist(), part["party_id"].tolist(),
                             strict=True):
             if pid in changed_parties:
                 agreements.add(aid)
-        for aid, taking_part in then.parties_of.items():
-            if not changed_parties.isdisjoint(taking_part):
-                agreements.add(aid)
         parent_now = dict(zip(model.parties.index, model.parties["parent_id"], strict=True))
-        parent_then = then.party_parent
         for pid in changed_parties:
             parties.add(pid)
-            for parent in (parent_now, parent_then):
-                node, seen = parent.get(pid, ""), set()
+            for parent in (lambda p: parent_now.get(p, ""),
+                           lambda p: then.parent(p, parent_now)):
+                node, seen = parent(pid), set()
                 while node and node not in seen:  # a cycle is the validator's to refuse
                     seen.add(node)
                     parties.add(node)
-                    node = parent.get(node, "")
+                    node = parent(node)
     if changed_sources:
         for aid, cited in zip(model.agreements.index, model.agreements["source_ids"],
                               strict=True):
             if not changed_sources.isdisjoint(cited):
-                agreements.add(aid)
-        for aid, cited_then in then.sources_of.items():
-            if not changed_sources.isdisjoint(cited_then):
                 agreements.add(aid)
     return agreements, parties

@@ -257,15 +257,9 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     pub.check_latest(output)  # before any work: a run that could not be published is waste
 
     from .briefings import content_key, plan_briefings
-    from .changes import (
-        Then,
-        UnreadableSnapshot,
-        change_lines,
-        diff,
-        read_snapshot,
-        snapshot,
-    )
+    from .changes import Then, change_lines, diff
     from .model import Model
+    from .snapshot import Snapshot, UnreadableSnapshot, compare
     from .sources import read_sources
     from .validate import validate
 
@@ -291,12 +285,12 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         model = Model(data)
         compute_all(model)
         as_of = settings.as_of or _as_of(model)
-        snap = snapshot(data)
-        before = None
+        snap = Snapshot(data)
+        compared = None
         unreadable = None
         if previous_folder is not None:
-            try:
-                before = read_snapshot(previous_folder)
+            try:  # reads of the last run's snapshot only the rows that differ
+                compared = compare(previous_folder, snap)
             except UnreadableSnapshot as exc:
                 unreadable = (f"the last published run's data cannot be read ({exc}); changes "
                               "since it are not computed")
@@ -304,26 +298,32 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                 warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
                                         unreadable, code="previous-run-unreadable"))
                 previous, previous_folder = None, None
-        changes = diff(before, snap) if before is not None else None
-        # what the briefings need of the last run's data; its snapshot is not kept
-        then = Then.of(before) if before is not None else None
-        before = None
+        changes = then = None
+        if compared is not None:
+            changes = diff(compared.before, snap.views(), compared.keys)
+            then = Then(compared, snap)  # what the briefings need of the last run's data
+            compared = None
     run_id = pub.new_run_id(started, data_sha)
     bump = 0
     while (output / pub.RUNS / run_id).exists():  # two forced runs within one second
         bump += 1
         run_id = pub.new_run_id(started + dt.timedelta(seconds=bump), data_sha)
     with pub.staging_folder(output, run_id) as staging:
-        from .changes import changes_frame, write_snapshot
+        from .changes import changes_frame
+        from .snapshot import write_snapshot
+
+        kept: Snapshot | None = snap
+        del snap
 
         def write_files() -> tuple[list[Problem], float]:
             """The workbook and the snapshot: all they need is known by now."""
             from .render.xlsx import write_workbook
 
-            nonlocal snap
+            nonlocal kept
             start = time.perf_counter()
-            write_snapshot(snap, staging)
-            snap = {}  # about 150 MB at 100,000 agreements: not kept while the workbook is made
+            assert kept is not None
+            write_snapshot(kept, staging, previous_folder)
+            kept = None  # not kept while the workbook is made
             cut = write_workbook(
                 model, staging / WORKBOOK, as_of=as_of,
                 generated_at=_local(settings, started), warnings=warnings,
@@ -337,7 +337,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         background = len(model.agreements) >= BACKGROUND_FROM and settings.workers != 1
         with _Job(write_files, background=background) as workbook:
             if workbook.forked:
-                snap = {}  # the writer has its own copy now: not kept here while rendering
+                kept = None  # the writer has its own copy now: not kept here while rendering
             with clock.stage("briefings"):
                 plans = plan_briefings(model, settings.scopes)
                 if settings.delivery is not None:

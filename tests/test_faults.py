@@ -422,7 +422,7 @@ def rewrite_snapshot(output: Path, value: object) -> None:
 @pytest.mark.parametrize("damage", ["tables renamed", "a JSON list", "not gzip"])
 def test_a_damaged_snapshot_is_reported_and_no_change_is_invented(
         tmp_path: Path, damage: str) -> None:
-    from reports.changes import snapshot
+    from reports.snapshot import snapshot
     from tests.datasets import set_cell
 
     sources, output = bundled_copy(tmp_path)

@@ -1,23 +1,24 @@
 """Routine runs build only what changed, and publish exactly what a run building everything
 publishes.
 
-A routine run follows a curator's edit. It decides from the change and the briefings'
+A routine run follows a curator's edit. It reads of the last run's snapshot only the
+rows that differ (reports/snapshot.py), decides from the change and the briefings'
 plans which of the last run's briefings still stand (reports/incremental.py) and builds
 only the others. Each test here runs the same edit twice from the same last run: as the
-job does it, and with nothing standing (every briefing built, then reused only when its
-data version is the same: what a full run does). Every file must be the same, byte for
-byte, and the manifests must say the same.
+job does it, and with the last snapshot read whole and nothing standing (every briefing
+built, then reused only when its data version is the same: what a full run does). Every
+file must be the same, byte for byte, and the manifests must say the same.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from reports import incremental, pipeline
+from reports import incremental, pipeline, snapshot
 from reports.config import Settings
 from reports.errors import InvalidData
 from tests.datasets import read_table, write_table
@@ -28,6 +29,15 @@ AGREEMENTS = 150
 
 def settings_for(sources: Path, output: Path) -> Settings:
     return Settings(sources=sources, output=output, workers=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_chunks() -> Iterator[None]:
+    """Snapshot chunks of 16 rows: several per table, so that reading only those that
+    differ is tested, and the same size for every run of this module."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(snapshot, "SNAPSHOT_CHUNK", 16)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +66,8 @@ def _run_both(sources: Path, incremental_out: Path, full_out: Path,
     one = pipeline.run(settings_for(sources, incremental_out))
     with monkeypatch.context() as m:  # nothing stands: every briefing is built
         m.setattr(incremental, "standing", lambda *_, **__: {})
+        # no index: the last snapshot read whole, every chunk of the new one encoded
+        m.setattr(snapshot._Index, "read", classmethod(lambda cls, folder: None))
         two = pipeline.run(settings_for(sources, full_out))
     assert one.outcome == two.outcome == "published"
     assert one.manifest is not None and two.manifest is not None
@@ -77,6 +89,10 @@ def assert_same_briefings(incremental_out: Path, full_out: Path, one: dict, two:
     index = "briefings/index.html"
     assert ((incremental_out / "latest" / index).read_text().replace(one["run_id"], "")
             == (full_out / "latest" / index).read_text().replace(two["run_id"], ""))
+    for data in (snapshot.SNAPSHOT_PATH, snapshot.INDEX_PATH):
+        assert ((incremental_out / "latest" / data).read_bytes()
+                == (full_out / "latest" / data).read_bytes()), data
+    assert one["changes"] == two["changes"]
 
 
 def _expected_after_title_change(sources: Path, agreement_id: str) -> set[str]:
@@ -229,3 +245,35 @@ def test_a_change_to_how_briefings_are_drawn_renders_every_briefing_again(
     result = pipeline.run(settings_for(sources, inc))
     assert result.manifest is not None
     assert not any(f["reused"] for f in _briefings(result.manifest).values())
+
+
+def test_a_party_taken_off_an_agreement_is_told_what_else_changed_in_it(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agreement was in the party's last briefing: its new title is news to the party,
+    though the party no longer takes part (the last run's participation, as it was)."""
+    sources, inc, full = _copy(routine, tmp_path)
+    rows = read_table(sources, "participation")
+    counts: dict[str, int] = {}
+    for r in rows:
+        for key in (r["party_id"], r["agreement_id"]):
+            counts[key] = counts.get(key, 0) + 1
+    parties = read_table(sources, "parties")
+    related = {p["party_id"] for p in parties if p["parent_id"]} | {p["parent_id"] for p in parties}
+    # a party with a briefing still, in an agreement that keeps a party, taking part once
+    # and on its own (no party above or below it, whose agreements its briefing counts)
+    removed = next(r for r in rows if counts[r["party_id"]] > 1 and counts[r["agreement_id"]] > 1
+                   and r["party_id"] not in related
+                   and sum(o["party_id"] == r["party_id"] and o["agreement_id"]
+                           == r["agreement_id"] for o in rows) == 1)
+    rows.remove(removed)
+    write_table(sources, "participation", rows)
+    _edit("agreements", lambda agreements: _set(
+        next(r for r in agreements if r["agreement_id"] == removed["agreement_id"]),
+        title="Retitled without one of its parties"))(sources)
+    one, two = _run_both(sources, inc, full, monkeypatch)
+    assert_same_briefings(inc, full, one, two)
+    party = next(f for p, f in _briefings(one).items()
+                 if p.endswith(f"-{removed['party_id']}.pdf"))
+    assert any(line.startswith("Agreement ") and "\u2192 \u201cRetitled without" in line
+               for line in party["changes"]), party["changes"]
+    assert any(line.startswith("Removed participation") for line in party["changes"])

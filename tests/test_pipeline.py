@@ -369,20 +369,20 @@ def test_the_snapshot_is_the_json_of_the_data_and_reads_back_the_same(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
 
-    from reports import changes
+    from reports import snapshot
     from reports.sources import read_sources
     from reports.validate import validate
 
     data, _ = validate(read_sources(BUNDLED_SOURCES))
     assert data is not None
-    snap = changes.snapshot(data)
-    monkeypatch.setattr(changes, "SNAPSHOT_CHUNK", 2)  # several chunks per table, even here
+    snap = snapshot.snapshot(data)
+    monkeypatch.setattr(snapshot, "SNAPSHOT_CHUNK", 2)  # several chunks per table, even here
     (tmp_path / "run").mkdir()
-    path = changes.write_snapshot(snap, tmp_path / "run")
+    path = snapshot.write_snapshot(snapshot.Snapshot(data), tmp_path / "run")
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         text = handle.read()
     assert text == json.dumps(snap, ensure_ascii=False, sort_keys=True)
-    assert changes.read_snapshot(tmp_path / "run") == snap
+    assert snapshot.read_snapshot(tmp_path / "run") == snap
     assert len(snap["agreements"]) == 8  # 7 agreements and 1 discussion, by hand
 
 

@@ -1,0 +1,111 @@
+"""The snapshot a run stores, and what the next run reads of it.
+
+A routine run reads, of the last run's snapshot, only the chunks holding rows that
+differ (reports/snapshot.py); an index that cannot be trusted for that very snapshot
+is never used: the whole snapshot is read and compared, as before the index existed.
+tests/test_incremental.py runs every kind of edit with and without the index and
+compares every file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reports import pipeline, snapshot
+from reports.changes import diff
+from reports.config import Settings
+from reports.sources import read_sources
+from reports.validate import validate
+from tests.datasets import copy_bundled, set_cell
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshot, "SNAPSHOT_CHUNK", 2)  # several chunks per table, even here
+
+
+def _snapshot_of(sources: Path) -> snapshot.Snapshot:
+    data, _ = validate(read_sources(sources))
+    assert data is not None
+    return snapshot.Snapshot(data)
+
+
+def _changed(run_folder: Path, snap: snapshot.Snapshot) -> list[tuple[str, str, str, str]]:
+    compared = snapshot.compare(run_folder, snap)
+    return [(c.change, c.table, c.id, c.field)
+            for c in diff(compared.before, snap.views(), compared.keys)]
+
+
+def test_a_title_change_reads_and_rewrites_one_chunk_of_the_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    pipeline.run(Settings(sources=sources, output=output, workers=1))
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    read, encoded = [], []
+    rows, chunk_text = snapshot._Index.rows, snapshot.Table.chunk_text
+    monkeypatch.setattr(snapshot._Index, "rows",
+                        lambda self, table, n: read.append(table) or rows(self, table, n))
+    monkeypatch.setattr(snapshot.Table, "chunk_text",
+                        lambda self, start: encoded.append(start) or chunk_text(self, start))
+    result = pipeline.run(Settings(sources=sources, output=output, workers=1))
+    assert result.changes == 1
+    assert read == ["agreements"]  # one chunk of two rows, of 8 agreements and 30 other rows
+    assert len(encoded) == 1  # every other chunk copied as it was
+    data = result.folder / snapshot.SNAPSHOT_PATH
+    assert snapshot.read_snapshot(result.folder) == _snapshot_of(sources).as_dict()
+    assert data.stat().st_size > 0
+
+
+@pytest.mark.parametrize("damage", ["index of other data", "index torn", "index missing",
+                                    "digests cut short"])
+def test_an_index_that_cannot_be_trusted_is_not_used(tmp_path: Path, damage: str) -> None:
+    """The last run's snapshot holds other data than its index says (or the index is
+    damaged): the changes are those against the snapshot, read whole."""
+    import base64
+    import gzip
+    import json
+
+    sources = copy_bundled(tmp_path / "sources")
+    run = tmp_path / "run"
+    run.mkdir()
+    snapshot.write_snapshot(_snapshot_of(sources), run)
+    set_cell(sources, "agreements", 3, "status", "in_progress")
+    now = _snapshot_of(sources)
+    expected = _changed(run, now)
+    assert [c[1:] for c in expected] == [("agreements", expected[0][2], "status")]
+    index = run / snapshot.INDEX_PATH
+    if damage == "index of other data":  # the index of the edited data, beside the old
+        other = tmp_path / "other"
+        other.mkdir()
+        snapshot.write_snapshot(now, other)
+        shutil.copy(other / snapshot.INDEX_PATH, index)
+    elif damage == "index torn":
+        index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    elif damage == "index missing":
+        index.unlink()
+    else:
+        content = json.loads(gzip.decompress(index.read_bytes()))
+        table = content["tables"]["agreements"]
+        table["digests"] = base64.b64encode(base64.b64decode(table["digests"])[:-8]).decode()
+        index.write_bytes(gzip.compress(json.dumps(content).encode()))
+    assert _changed(run, now) == expected
+
+
+def test_a_damaged_snapshot_is_unreadable_though_its_index_is_intact(tmp_path: Path) -> None:
+    """The index is for the bytes it was written with: a byte changed since, and the
+    snapshot is read whole and reported as damaged (the run then says changes were not
+    computed), never compared by the index alone."""
+    sources = copy_bundled(tmp_path / "sources")
+    run = tmp_path / "run"
+    run.mkdir()
+    snapshot.write_snapshot(_snapshot_of(sources), run)
+    path = run / snapshot.SNAPSHOT_PATH
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the index's SHA-256 no longer matches: read whole
+    path.write_bytes(bytes(data))
+    with pytest.raises(snapshot.UnreadableSnapshot, match="damaged"):
+        snapshot.compare(run, _snapshot_of(sources))
