@@ -151,15 +151,20 @@ def staging_folder(output: Path, run_id: str) -> Iterator[Path]:
 
 
 def _fsync_tree(folder: Path) -> None:
-    for root, dirs, files in os.walk(folder):
+    """Every file and folder on disk. A file with more than one link is the last run's,
+    linked in as it is (pipeline: a briefing that stands): its data was made durable when
+    that run was published, and only the new folder entry (its folder's fsync) is."""
+    for root, _, files in os.walk(folder):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            path = os.path.join(root, name)
+            if os.stat(path).st_nlink > 1:
+                continue
+            fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        for name in [*dirs, "."]:
-            _fsync_dir(Path(root) / name)
+        _fsync_dir(Path(root))  # os.walk visits every folder once as a root
 
 
 def _fsync_dir(folder: Path) -> None:

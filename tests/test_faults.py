@@ -587,3 +587,29 @@ def test_runs_skipped_for_a_lock_held_far_too_long_alert_the_operators_once(
     text = message.get_content()
     assert "4242" in text and "3 h 00 min" in text
     assert state.last_outcome == "skipped"
+
+
+def test_a_published_run_is_on_disk_but_files_linked_from_the_last_run_are_not_synced_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Power may go at any moment after `latest` switched: every file written by the run
+    is fsynced before, and every folder; a file linked from the last run (a briefing that
+    stands) was synced when that run was published, and is not read again."""
+    from reports import publish
+
+    last = tmp_path / "last.pdf"
+    last.write_bytes(b"published by the last run")
+    staging = tmp_path / "staging"
+    (staging / "briefings").mkdir(parents=True)
+    (staging / "briefings" / "new.pdf").write_bytes(b"rendered by this run")
+    os.link(last, staging / "briefings" / "kept.pdf")
+    synced: list[str] = []
+    real_open = os.open
+
+    def recording_open(path: str | Path, flags: int, *args: int) -> int:
+        fd = real_open(path, flags, *args)
+        synced.append(os.path.relpath(os.path.realpath(path), staging))
+        return fd
+
+    monkeypatch.setattr(publish.os, "open", recording_open)
+    publish._fsync_tree(staging)
+    assert sorted(synced) == [".", "briefings", "briefings/new.pdf"]
