@@ -7,14 +7,12 @@ only over the rows that are wrong.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
 import itertools
 import operator
 import re
 import unicodedata
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -94,60 +92,64 @@ class _Checker:
         self.add(WARNING, *args, **kwargs)
 
 
-def _search_joined(pattern: re.Pattern[str], values: list[str]) -> bool:
-    """Whether `pattern` is in any of the values, searched in runs of values joined up to
-    about a million characters: C speed, and never a copy of a whole column (which takes
-    4 bytes a character as soon as one value holds an emoji)."""
-    ends = array("q", itertools.accumulate(map(len, values)))
-    start = 0
-    while start < len(values):
-        before = ends[start - 1] if start else 0
-        stop = max(bisect.bisect_right(ends, before + (1 << 20)), start + 1)
-        if pattern.search("\n".join(values[start:stop])):
-            return True
-        start = stop
-    return False
+def _cleaned(value: str) -> tuple[str, bool, str, bool]:
+    """A value trimmed, without unstorable characters and NFC-normalised: (the text, whether
+    spaces were trimmed off, the characters removed as "U+0007, ..." or "", whether it was
+    normalised). The text is `value` itself when nothing changed."""
+    text = value.strip()
+    trimmed = bool(text) and len(text) != len(value)
+    shown = ""
+    if UNSTORABLE_RE.search(text):
+        shown = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(text)}))
+        text = UNSTORABLE_RE.sub("", text).strip()
+    normalised = False
+    if not text.isascii():
+        nfc = unicodedata.normalize("NFC", text)
+        if nfc != text:
+            text, normalised = nfc, True
+    return text, trimmed, shown, normalised
 
 
 def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFrame:
     """Trim, NFC-normalise and drop unstorable characters, warning for each change.
 
-    Plain list comprehensions with short cuts over many values at once (a regular
-    expression over values joined a megabyte at a time, map(str.isascii, ...)) keep this
-    at C speed for the common case of clean text, without a copy of a whole column.
+    Each distinct value of a column is looked at once, and only the few that could change
+    (spaces around them, a character that is not printable, or not ASCII) in Python: text
+    columns repeat their values a lot, and the tests that pass almost every value (strip,
+    isascii, isprintable) run at C speed. A column nothing changed in is left alone.
     """
     rows = frame["_row"].to_numpy()
     for column in [c for c in frame.columns if c != "_row"]:
         raw: list[str] = frame[column].tolist()
-        cleaned = [v.strip() for v in raw]
-        trimmed = [i for i, (a, b) in enumerate(zip(raw, cleaned, strict=True))
-                   if b and len(a) != len(b)]
+        distinct = list(set(raw))
+        odd = set(itertools.compress(distinct, map(operator.is_not, distinct,
+                                                   map(str.strip, distinct))))
+        odd.update(itertools.compress(distinct, map(operator.not_,
+                                                    map(str.isprintable, distinct))))
+        odd.update(itertools.compress(distinct, map(operator.not_, map(str.isascii, distinct))))
+        fixes = {v: fix for v, fix in zip(odd, map(_cleaned, odd), strict=True)
+                 if fix[0] is not v}
+        if not fixes:
+            continue
+        changed = np.flatnonzero(np.fromiter(map(fixes.__contains__, raw), dtype=bool,
+                                             count=len(raw)))
+        found = [(rows[i], fixes[raw[i]]) for i in changed]
+        trimmed = [row for row, fix in found if fix[1]]
         if trimmed:
-            check.warn("text-trimmed", table, [rows[i] for i in trimmed], column,
+            check.warn("text-trimmed", table, trimmed, column,
                        "spaces around the text were removed")
-        bad: list[int] = []
-        if _search_joined(UNSTORABLE_RE, cleaned):
-            bad = [i for i, v in enumerate(cleaned) if UNSTORABLE_RE.search(v)]
-            shown = [", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(
-                cleaned[i])})) for i in bad]
-            for i in bad:
-                cleaned[i] = UNSTORABLE_RE.sub("", cleaned[i]).strip()
-            check.warn("characters-removed", table, [rows[i] for i in bad], column,
+        removed = [(row, fix[2]) for row, fix in found if fix[2]]
+        if removed:
+            check.warn("characters-removed", table, [row for row, _ in removed], column,
                        lambda v: f"removed characters a workbook cannot hold ({v})",
-                       values=shown)
-        changed: list[int] = []
-        if not all(map(str.isascii, cleaned)):
-            for i, v in enumerate(cleaned):
-                if not v.isascii():
-                    nfc = unicodedata.normalize("NFC", v)
-                    if nfc != v:
-                        cleaned[i] = nfc
-                        changed.append(i)
-            if changed:
-                check.warn("text-normalised", table, [rows[i] for i in changed], column,
-                           "text was normalised to Unicode NFC (composed letters)")
-        if any(map(operator.is_not, raw, cleaned)):  # a column as it was is left alone
-            frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
+                       values=[shown for _, shown in removed])
+        normalised = [row for row, fix in found if fix[3]]
+        if normalised:
+            check.warn("text-normalised", table, normalised, column,
+                       "text was normalised to Unicode NFC (composed letters)")
+        texts = {v: fix[0] for v, fix in fixes.items()}
+        frame[column] = pd.Series(list(map(texts.get, raw, raw)), index=frame.index,
+                                  dtype=object)
     return frame
 
 
