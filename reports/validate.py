@@ -13,7 +13,7 @@ import itertools
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -221,9 +221,15 @@ def _is_id_list(value: str) -> bool:
     return bool(items) and all(ID_PATTERN.fullmatch(item) for item in items)
 
 
-def _bad(values: list[str], test: Callable[[str], object]) -> np.ndarray:
-    """Mask of non-empty values failing `test` (one plain Python pass, no pandas overhead)."""
-    return np.fromiter((bool(v) and not test(v) for v in values), dtype=bool, count=len(values))
+def _failing(values: list[str], test: Callable[[str], object]) -> set[str]:
+    """The distinct non-empty values failing `test`, each tested once."""
+    return {v for v in set(values) if v and not test(v)}
+
+
+def _rows_of(values: list[str], chosen: Container[str]) -> np.ndarray:
+    """Positions of the values that are in `chosen`, in order (one C-level pass)."""
+    return np.flatnonzero(np.fromiter(map(chosen.__contains__, values), dtype=bool,
+                                      count=len(values)))
 
 
 def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
@@ -232,54 +238,51 @@ def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
     rows = frame["_row"].to_numpy()
     for column in spec.columns:
         values: list[str] = frame[column.name].tolist()
-        array = np.asarray(values, dtype=object)
-        if column.required:
-            empty = array == ""
-            if empty.any():
-                check.error("empty-value", t, rows[empty], column.name, "is empty",
-                            _describe_expected(column))
+        if column.required and "" in values:
+            check.error("empty-value", t, rows[_rows_of(values, {""})], column.name,
+                        "is empty", _describe_expected(column))
         kind = column.kind
         if kind in (fmt.ID, fmt.REF):
-            bad = _bad(values, ID_PATTERN.fullmatch)
+            bad = _failing(values, ID_PATTERN.fullmatch)
             message, expected, code = "is not a valid id", EXPECTED_ID, "invalid-id"
         elif kind == fmt.ENUM:
             allowed = set(column.allowed)
-            bad = _bad(values, allowed.__contains__)
+            bad = _failing(values, allowed.__contains__)
             message, expected = "is not an allowed value", "one of " + ", ".join(column.allowed)
             code = "not-allowed"
         elif kind in (fmt.PARTIAL_DATE, fmt.DATE):
             partial = kind == fmt.PARTIAL_DATE
-            bad = _bad(values, functools.partial(_is_date, partial=partial))
+            bad = _failing(values, functools.partial(_is_date, partial=partial))
             message, code = "is not a real date", "invalid-date"
             expected = ("YYYY-MM-DD, or YYYY-MM / YYYY where only that is known" if partial
                         else "a date as YYYY-MM-DD")
         elif kind == fmt.YEAR:
-            bad = _bad(values, re.compile(YEAR_RE).fullmatch)
+            bad = _failing(values, re.compile(YEAR_RE).fullmatch)
             message, expected = "is not a year", "a four-digit year such as 2030"
             code = "invalid-year"
         elif kind == fmt.NUMBER:
-            bad = _bad(values, re.compile(NUMBER_RE).fullmatch)
+            bad = _failing(values, re.compile(NUMBER_RE).fullmatch)
             message, code = "is not a number", "invalid-number"
             expected = "a number such as 40 or 12.5 (the unit goes in 'unit')"
         elif kind == fmt.URL:
-            bad = _bad(values, re.compile(URL_RE).fullmatch)
+            bad = _failing(values, re.compile(URL_RE).fullmatch)
             message, expected = "is not a web address", "an address starting with http:// or https://"
             code = "invalid-url"
         elif kind == fmt.COUNTRY:
-            bad = _bad(values, countries.__contains__)
+            bad = _failing(values, countries.__contains__)
             message, code = "is not an ISO 3166-1 alpha-2 country code", "invalid-country"
             expected = ("two capital letters such as AZ, TR or GB; empty for an international "
                         "organisation")
         elif kind == fmt.IDLIST:
-            bad = _bad(values, _is_id_list)
+            bad = _failing(values, _is_id_list)
             message, expected = "is not a list of ids", EXPECTED_ID + ", separated by ';'"
             code = "invalid-id-list"
         else:
             continue
-        if bad.any():
-            check.error(code, t, rows[bad], column.name, lambda v, m=message: f"'{v}' {m}",
-                        expected,
-                        values=array[bad])
+        if bad:
+            where = _rows_of(values, bad)
+            check.error(code, t, rows[where], column.name, lambda v, m=message: f"'{v}' {m}",
+                        expected, values=[values[i] for i in where])
 
 
 def _describe_expected(column: fmt.Column) -> str:
@@ -316,19 +319,25 @@ def _check_references(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                 continue
             known = ids[column.refers_to]
             target_file = check.labels.get(column.refers_to, column.refers_to)
-            s = frame[column.name]
+            values: list[str] = frame[column.name].tolist()
+            rows = frame["_row"].to_numpy()
             if column.kind == fmt.REF:
-                bad = (s != "") & s.str.fullmatch(ID_RE) & ~s.isin(known)
-                check.error("unknown-reference", spec.name, frame["_row"][bad], column.name,
+                bad = {v for v in set(values).difference(known)
+                       if v and ID_PATTERN.fullmatch(v)}
+                where = _rows_of(values, bad)
+                check.error("unknown-reference", spec.name, rows[where], column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
-                            f"an id listed in {target_file}", values=s[bad])
+                            f"an id listed in {target_file}", values=[values[i] for i in where])
             else:
-                exploded = s.map(_split_list).explode().dropna()
-                exploded = exploded[exploded.str.fullmatch(ID_RE) & ~exploded.isin(known)]
-                check.error("unknown-reference", spec.name, frame["_row"][exploded.index],
-                            column.name,
+                unknown = {v: items for v in set(values)
+                           if (items := [item for item in _split_list(v)
+                                         if item not in known and ID_PATTERN.fullmatch(item)])}
+                where = _rows_of(values, unknown)
+                check.error("unknown-reference", spec.name,
+                            [rows[i] for i in where for _ in unknown[values[i]]], column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
-                            f"ids listed in {target_file}", values=exploded)
+                            f"ids listed in {target_file}",
+                            values=[item for i in where for item in unknown[values[i]]])
 
 
 def _check_cycles(frame: pd.DataFrame, table: str, key: str, check: _Checker) -> None:
