@@ -542,16 +542,20 @@ def validate(raw: RawData,
 
 def _check_printable(tables: dict[str, pd.DataFrame], check: _Checker,
                      can_print: Callable[[str], str]) -> None:
+    """A warning for each cell holding characters the briefings' font lacks: `can_print`
+    is asked once for each distinct text that is not ASCII."""
     for name, frame in tables.items():
         for column in frame.columns:
             if column == "_row":
                 continue
-            s = frame[column]
-            mask = ~s.map(str.isascii)
-            if not mask.any():
+            values: list[str] = frame[column].tolist()
+            distinct = list(set(values))
+            odd = itertools.compress(distinct, map(operator.not_, map(str.isascii, distinct)))
+            missing = {v: lacking for v in odd if (lacking := can_print(v)) != ""}
+            if not missing:
                 continue
-            missing = s[mask].map(can_print)
-            bad = missing != ""
-            check.warn("unprintable-characters", name, frame["_row"][mask][bad], column,
+            where = _rows_of(values, missing)
+            check.warn("unprintable-characters", name, frame["_row"].to_numpy()[where], column,
                        lambda v: f"the briefings' font has no glyph for {v}; "
-                                 "it prints as an empty box", values=missing[bad])
+                                 "it prints as an empty box",
+                       values=[missing[values[i]] for i in where])
