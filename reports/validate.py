@@ -162,15 +162,19 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
                 ERROR, raw.label, None, column.name, "required column is missing",
                 f"a header with {', '.join(spec.column_names)}", "missing-column"))
             complete = False
-    columns: dict[str, list[str]] = {}
+    columns: dict[str, np.ndarray] = {}
     for name, values in zip(raw.header, raw.columns, strict=True):
-        columns.setdefault(name, values)  # the first of columns of one name
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object)
+        if name not in columns:  # the first of columns of one name
+            columns[name] = np.array(values, dtype=object)
+    # object dtype: much faster than pandas 3 "str" here; every cell is a str as read (the
+    # columns are as long as the row numbers), so there is nothing to fill in
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object,
+                         copy=False)
     for column in spec.columns:
         if column.name not in frame.columns:
             frame[column.name] = ""
-    frame = frame.fillna("")  # object dtype: much faster than pandas 3 "str" here
-    frame["_row"] = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
+    frame["_row"] = pd.Series(np.array(raw.row_numbers, dtype=np.int64), index=frame.index,
+                              dtype="int64", copy=False)
     return frame, complete
 
 
@@ -230,6 +234,14 @@ def _rows_of(values: list[str], chosen: Container[str]) -> np.ndarray:
     """Positions of the values that are in `chosen`, in order (one C-level pass)."""
     return np.flatnonzero(np.fromiter(map(chosen.__contains__, values), dtype=bool,
                                       count=len(values)))
+
+
+def _mapped(series: pd.Series, function: Callable[[str], object]) -> pd.Series:
+    """series.map(function) for a column of text, `function` called once a distinct value."""
+    values: list[str] = series.tolist()
+    results = {v: function(v) for v in set(values)}
+    return pd.Series(list(map(results.__getitem__, values)), index=series.index, dtype=object,
+                     name=series.name)
 
 
 def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
@@ -296,15 +308,29 @@ def _describe_expected(column: fmt.Column) -> str:
 
 
 def _check_unique(frame: pd.DataFrame, spec: fmt.Table, check: _Checker) -> None:
+    """Each id once, ids differing only in case (or spaces) counting as the same: an error
+    on every row after the first of an id, naming the first row."""
     key = spec.key
-    present = frame[frame[key] != ""]
-    folded = present[key].str.strip().str.casefold()
-    first_row = present.groupby(folded, sort=False)["_row"].transform("min")
-    dup = folded.duplicated(keep="first")
-    check.error("duplicate-id", spec.name, present["_row"][dup], key,
+    ids: list[str] = frame[key].tolist()
+    folded = [v.strip().casefold() for v in ids]
+    present = [name for v, name in zip(ids, folded, strict=True) if v]
+    if len(set(present)) == len(present):
+        return  # no id twice: the common case
+    first_row: dict[str, int] = {}
+    seen: set[str] = set()
+    dup: list[int] = []
+    for i, (name, row) in enumerate(zip(folded, frame["_row"].tolist(), strict=True)):
+        if not ids[i]:
+            continue
+        if name in seen:
+            dup.append(i)
+        seen.add(name)
+        first_row[name] = min(first_row.get(name, row), row)
+    rows = frame["_row"].to_numpy()
+    check.error("duplicate-id", spec.name, rows[dup], key,
                 lambda v: f"'{v[0]}' is already used in row {v[1]}",
                 f"each {key} once (ids differing only in case count as the same)",
-                values=list(zip(present[key][dup], first_row[dup], strict=True)))
+                values=[(ids[i], first_row[folded[i]]) for i in dup])
 
 
 def _check_references(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
@@ -375,8 +401,10 @@ def _check_themes(themes: pd.DataFrame, check: _Checker) -> None:
 
 
 def _normalised_name(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = name.casefold()
+    if not text.isascii():  # ASCII has no compatibility forms and no combining marks
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("ı", "i")
     text = text.replace(".", "")
     text = " ".join(re.sub(r"[^\w\s]", " ", text).split())
@@ -391,7 +419,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
     parties, participation = tables["parties"], tables["participation"]
     agreements, themes = tables["agreements"], tables["themes"]
     # a party taking part in nothing, directly or through parties below it
-    active = set(participation["party_id"])
+    active = set(participation["party_id"].tolist())
     parent = dict(zip(parties["party_id"], parties["parent_id"], strict=True))
     for party in list(active):
         seen = set()
@@ -408,7 +436,8 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                "certainty",
                "participation is inferred, not stated by the source; readers see it marked")
     # a theme with no agreement under it or under a finer theme
-    used = set(agreements["themes"].map(_split_list).explode().dropna())
+    used = set(itertools.chain.from_iterable(
+        map(_split_list, set(agreements["themes"].tolist()))))
     tparent = dict(zip(themes["theme_id"], themes["parent_id"], strict=True))
     for theme in list(used):
         seen = set()
@@ -452,17 +481,21 @@ def _check_dated_after_sources(agreements: pd.DataFrame, sources: pd.DataFrame,
                 newest[sid] = value
     if not newest:
         return
+    signed: list[str] = agreements["signed_on"].tolist()
+    listed: list[str] = agreements["source_ids"].tolist()
+    # each distinct date and list of sources once: the earliest day a date could be (blank
+    # and invalid dates, errors already, left out), the newest date of a list's sources
+    earliest = {value: date_order(value)[0] for value in set(signed)
+                if value and _is_date(value, partial=True)}
+    latest = {ids: max(dated) for ids in set(listed)
+              if (dated := [newest[sid] for sid in _split_list(ids) if sid in newest])}
     rows: list[int] = []
     shown: list[tuple[str, str]] = []
-    for value, ids, row in zip(agreements["signed_on"].tolist(),
-                               agreements["source_ids"].tolist(),
-                               agreements["_row"].tolist(), strict=True):
-        if not value or not _is_date(value, partial=True):  # blank, or an error already
-            continue
-        dated = [newest[sid] for sid in _split_list(ids) if sid in newest]
-        if dated and date_order(value)[0] > max(dated):
+    for value, ids, row in zip(signed, listed, agreements["_row"].tolist(), strict=True):
+        day = earliest.get(value)
+        if day is not None and ids in latest and day > latest[ids]:
             rows.append(row)
-            shown.append((value, max(dated)))
+            shown.append((value, latest[ids]))
     check.warn("dated-after-sources", "agreements", rows, "signed_on",
                lambda v: f"dated {v[0]}, after every date of its sources (newest {v[1]})",
                values=shown)
@@ -505,16 +538,19 @@ def validate(raw: RawData,
         _check_cycles(tables["themes"], "themes", "theme_id", check)
         _check_themes(tables["themes"], check)
         participation, agreements = tables["participation"], tables["agreements"]
-        no_party = ~agreements["agreement_id"].isin(set(participation["agreement_id"]))
-        no_party &= agreements["agreement_id"] != ""
-        check.error("agreement-without-party", "agreements", agreements["_row"][no_party],
-                    "agreement_id",
+        ids: list[str] = agreements["agreement_id"].tolist()
+        lonely = set(ids).difference(participation["agreement_id"].tolist(), [""])
+        no_party = _rows_of(ids, lonely)
+        check.error("agreement-without-party", "agreements",
+                    agreements["_row"].to_numpy()[no_party], "agreement_id",
                     lambda v: f"agreement '{v}' has no party",
                     f"at least one row for it in {labels['participation']}",
-                    values=agreements["agreement_id"][no_party])
+                    values=[ids[i] for i in no_party])
         keys = ["agreement_id", "party_id", "role"]
-        first = participation.groupby(keys, sort=False)["_row"].transform("min")
         twice = participation.duplicated(keys, keep="first")
+        # the first row of each (only where one is taken twice: the groupby is not cheap)
+        first = (participation.groupby(keys, sort=False)["_row"].transform("min")
+                 if twice.any() else participation["_row"])
         check.error("duplicate-participation", "participation", participation["_row"][twice], None,
                     lambda v: f"party '{v[0]}' already takes the role '{v[1]}' in '{v[2]}' "
                               f"(row {v[3]})",
@@ -529,9 +565,9 @@ def validate(raw: RawData,
     problems = sort_problems(check.problems)
     if any(p.is_error for p in problems):
         return None, problems
-    tables["agreements"]["themes"] = tables["agreements"]["themes"].map(_split_list)
-    tables["agreements"]["source_ids"] = tables["agreements"]["source_ids"].map(_split_list)
-    tables["parties"]["aliases"] = tables["parties"]["aliases"].map(_split_list)
+    for name, listing in (("agreements", "themes"), ("agreements", "source_ids"),
+                          ("parties", "aliases")):
+        tables[name][listing] = _mapped(tables[name][listing], _split_list)
     targets = tables["targets"]
     targets["value"] = pd.to_numeric(targets["value"].replace("", None), errors="coerce")
     targets["target_year"] = pd.to_numeric(
