@@ -226,8 +226,11 @@ def _is_id_list(value: str) -> bool:
 
 
 def _failing(values: list[str], test: Callable[[str], object]) -> set[str]:
-    """The distinct non-empty values failing `test`, each tested once."""
-    return {v for v in set(values) if v and not test(v)}
+    """The distinct non-empty values failing `test`, each tested once (iterated at C speed:
+    the test is the only call per value)."""
+    distinct = set(values)
+    distinct.discard("")
+    return set(itertools.compress(distinct, map(operator.not_, map(test, distinct))))
 
 
 def _rows_of(values: list[str], chosen: Container[str]) -> np.ndarray:
