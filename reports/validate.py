@@ -92,6 +92,9 @@ class _Checker:
         self.add(WARNING, *args, **kwargs)
 
 
+_is_nfc = functools.partial(unicodedata.is_normalized, "NFC")
+
+
 def _cleaned(value: str) -> tuple[str, bool, str, bool]:
     """A value trimmed, without unstorable characters and NFC-normalised: (the text, whether
     spaces were trimmed off, the characters removed as "U+0007, ..." or "", whether it was
@@ -114,9 +117,10 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
     """Trim, NFC-normalise and drop unstorable characters, warning for each change.
 
     Each distinct value of a column is looked at once, and only the few that could change
-    (spaces around them, a character that is not printable, or not ASCII) in Python: text
+    (spaces around them, a character that is not printable, or not in NFC) in Python: text
     columns repeat their values a lot, and the tests that pass almost every value (strip,
-    isascii, isprintable) run at C speed. A column nothing changed in is left alone.
+    isprintable, isascii, is_normalized) run at C speed. A column nothing changed in is
+    left alone.
     """
     rows = frame["_row"].to_numpy()
     for column in [c for c in frame.columns if c != "_row"]:
@@ -126,7 +130,10 @@ def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFram
                                                    map(str.strip, distinct))))
         odd.update(itertools.compress(distinct, map(operator.not_,
                                                     map(str.isprintable, distinct))))
-        odd.update(itertools.compress(distinct, map(operator.not_, map(str.isascii, distinct))))
+        # text not ASCII, printable and without spaces around it changes only if not NFC
+        foreign = list(itertools.compress(distinct, map(operator.not_,
+                                                        map(str.isascii, distinct))))
+        odd.update(itertools.compress(foreign, map(operator.not_, map(_is_nfc, foreign))))
         fixes = {v: fix for v, fix in zip(odd, map(_cleaned, odd), strict=True)
                  if fix[0] is not v}
         if not fixes:
