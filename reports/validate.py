@@ -1,21 +1,20 @@
 """Raw tables -> typed tables plus every problem found (errors and warnings), in one pass.
 
-Checks are vectorised over whole columns with pandas so that a data set of a
-hundred thousand agreements validates in well under a second; Python loops run
-only over the rows that are wrong.
+Checks run over whole columns at C speed: each distinct value of a column is tested
+once (columns repeat their values a lot) with map, sets and numpy, and the rows of the
+values found wrong are found in one membership pass. Python loops run only over the
+distinct values that are wrong or may change, and over the rows holding them.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
 import itertools
 import operator
 import re
 import unicodedata
-from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -94,60 +93,71 @@ class _Checker:
         self.add(WARNING, *args, **kwargs)
 
 
-def _search_joined(pattern: re.Pattern[str], values: list[str]) -> bool:
-    """Whether `pattern` is in any of the values, searched in runs of values joined up to
-    about a million characters: C speed, and never a copy of a whole column (which takes
-    4 bytes a character as soon as one value holds an emoji)."""
-    ends = array("q", itertools.accumulate(map(len, values)))
-    start = 0
-    while start < len(values):
-        before = ends[start - 1] if start else 0
-        stop = max(bisect.bisect_right(ends, before + (1 << 20)), start + 1)
-        if pattern.search("\n".join(values[start:stop])):
-            return True
-        start = stop
-    return False
+_is_nfc = functools.partial(unicodedata.is_normalized, "NFC")
+
+
+def _cleaned(value: str) -> tuple[str, bool, str, bool]:
+    """A value trimmed, without unstorable characters and NFC-normalised: (the text, whether
+    spaces were trimmed off, the characters removed as "U+0007, ..." or "", whether it was
+    normalised). The text is `value` itself when nothing changed."""
+    text = value.strip()
+    trimmed = bool(text) and len(text) != len(value)
+    shown = ""
+    if UNSTORABLE_RE.search(text):
+        shown = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(text)}))
+        text = UNSTORABLE_RE.sub("", text).strip()
+    normalised = False
+    if not text.isascii():
+        nfc = unicodedata.normalize("NFC", text)
+        if nfc != text:
+            text, normalised = nfc, True
+    return text, trimmed, shown, normalised
 
 
 def _clean_text(frame: pd.DataFrame, table: str, check: _Checker) -> pd.DataFrame:
     """Trim, NFC-normalise and drop unstorable characters, warning for each change.
 
-    Plain list comprehensions with short cuts over many values at once (a regular
-    expression over values joined a megabyte at a time, map(str.isascii, ...)) keep this
-    at C speed for the common case of clean text, without a copy of a whole column.
+    Each distinct value of a column is looked at once, and only the few that could change
+    (spaces around them, a character that is not printable, or not in NFC) in Python: text
+    columns repeat their values a lot, and the tests that pass almost every value (strip,
+    isprintable, isascii, is_normalized) run at C speed. A column nothing changed in is
+    left alone.
     """
     rows = frame["_row"].to_numpy()
     for column in [c for c in frame.columns if c != "_row"]:
         raw: list[str] = frame[column].tolist()
-        cleaned = [v.strip() for v in raw]
-        trimmed = [i for i, (a, b) in enumerate(zip(raw, cleaned, strict=True))
-                   if b and len(a) != len(b)]
+        distinct = list(set(raw))
+        odd = set(itertools.compress(distinct, map(operator.is_not, distinct,
+                                                   map(str.strip, distinct))))
+        odd.update(itertools.compress(distinct, map(operator.not_,
+                                                    map(str.isprintable, distinct))))
+        # text not ASCII, printable and without spaces around it changes only if not NFC
+        foreign = list(itertools.compress(distinct, map(operator.not_,
+                                                        map(str.isascii, distinct))))
+        odd.update(itertools.compress(foreign, map(operator.not_, map(_is_nfc, foreign))))
+        fixes = {v: fix for v, fix in zip(odd, map(_cleaned, odd), strict=True)
+                 if fix[0] is not v}
+        if not fixes:
+            continue
+        changed = np.flatnonzero(np.fromiter(map(fixes.__contains__, raw), dtype=bool,
+                                             count=len(raw)))
+        found = [(rows[i], fixes[raw[i]]) for i in changed]
+        trimmed = [row for row, fix in found if fix[1]]
         if trimmed:
-            check.warn("text-trimmed", table, [rows[i] for i in trimmed], column,
+            check.warn("text-trimmed", table, trimmed, column,
                        "spaces around the text were removed")
-        bad: list[int] = []
-        if _search_joined(UNSTORABLE_RE, cleaned):
-            bad = [i for i, v in enumerate(cleaned) if UNSTORABLE_RE.search(v)]
-            shown = [", ".join(sorted({f"U+{ord(ch):04X}" for ch in UNSTORABLE_RE.findall(
-                cleaned[i])})) for i in bad]
-            for i in bad:
-                cleaned[i] = UNSTORABLE_RE.sub("", cleaned[i]).strip()
-            check.warn("characters-removed", table, [rows[i] for i in bad], column,
+        removed = [(row, fix[2]) for row, fix in found if fix[2]]
+        if removed:
+            check.warn("characters-removed", table, [row for row, _ in removed], column,
                        lambda v: f"removed characters a workbook cannot hold ({v})",
-                       values=shown)
-        changed: list[int] = []
-        if not all(map(str.isascii, cleaned)):
-            for i, v in enumerate(cleaned):
-                if not v.isascii():
-                    nfc = unicodedata.normalize("NFC", v)
-                    if nfc != v:
-                        cleaned[i] = nfc
-                        changed.append(i)
-            if changed:
-                check.warn("text-normalised", table, [rows[i] for i in changed], column,
-                           "text was normalised to Unicode NFC (composed letters)")
-        if any(map(operator.is_not, raw, cleaned)):  # a column as it was is left alone
-            frame[column] = pd.Series(cleaned, index=frame.index, dtype=object)
+                       values=[shown for _, shown in removed])
+        normalised = [row for row, fix in found if fix[3]]
+        if normalised:
+            check.warn("text-normalised", table, normalised, column,
+                       "text was normalised to Unicode NFC (composed letters)")
+        texts = {v: fix[0] for v, fix in fixes.items()}
+        frame[column] = pd.Series(list(map(texts.get, raw, raw)), index=frame.index,
+                                  dtype=object)
     return frame
 
 
@@ -160,15 +170,19 @@ def _frame(raw: RawTable, spec: fmt.Table, check: _Checker) -> tuple[pd.DataFram
                 ERROR, raw.label, None, column.name, "required column is missing",
                 f"a header with {', '.join(spec.column_names)}", "missing-column"))
             complete = False
-    columns: dict[str, list[str]] = {}
+    columns: dict[str, np.ndarray] = {}
     for name, values in zip(raw.header, raw.columns, strict=True):
-        columns.setdefault(name, values)  # the first of columns of one name
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object)
+        if name not in columns:  # the first of columns of one name
+            columns[name] = np.array(values, dtype=object)
+    # object dtype: much faster than pandas 3 "str" here; every cell is a str as read (the
+    # columns are as long as the row numbers), so there is nothing to fill in
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(raw.row_numbers)), dtype=object,
+                         copy=False)
     for column in spec.columns:
         if column.name not in frame.columns:
             frame[column.name] = ""
-    frame = frame.fillna("")  # object dtype: much faster than pandas 3 "str" here
-    frame["_row"] = pd.Series(raw.row_numbers, index=frame.index, dtype="int64")
+    frame["_row"] = pd.Series(np.array(raw.row_numbers, dtype=np.int64), index=frame.index,
+                              dtype="int64", copy=False)
     return frame, complete
 
 
@@ -219,9 +233,26 @@ def _is_id_list(value: str) -> bool:
     return bool(items) and all(ID_PATTERN.fullmatch(item) for item in items)
 
 
-def _bad(values: list[str], test: Callable[[str], object]) -> np.ndarray:
-    """Mask of non-empty values failing `test` (one plain Python pass, no pandas overhead)."""
-    return np.fromiter((bool(v) and not test(v) for v in values), dtype=bool, count=len(values))
+def _failing(values: list[str], test: Callable[[str], object]) -> set[str]:
+    """The distinct non-empty values failing `test`, each tested once (iterated at C speed:
+    the test is the only call per value)."""
+    distinct = set(values)
+    distinct.discard("")
+    return set(itertools.compress(distinct, map(operator.not_, map(test, distinct))))
+
+
+def _rows_of(values: list[str], chosen: Container[str]) -> np.ndarray:
+    """Positions of the values that are in `chosen`, in order (one C-level pass)."""
+    return np.flatnonzero(np.fromiter(map(chosen.__contains__, values), dtype=bool,
+                                      count=len(values)))
+
+
+def _mapped(series: pd.Series, function: Callable[[str], object]) -> pd.Series:
+    """series.map(function) for a column of text, `function` called once a distinct value."""
+    values: list[str] = series.tolist()
+    results = {v: function(v) for v in set(values)}
+    return pd.Series(list(map(results.__getitem__, values)), index=series.index, dtype=object,
+                     name=series.name)
 
 
 def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
@@ -230,54 +261,51 @@ def _check_columns(frame: pd.DataFrame, spec: fmt.Table, check: _Checker,
     rows = frame["_row"].to_numpy()
     for column in spec.columns:
         values: list[str] = frame[column.name].tolist()
-        array = np.asarray(values, dtype=object)
-        if column.required:
-            empty = array == ""
-            if empty.any():
-                check.error("empty-value", t, rows[empty], column.name, "is empty",
-                            _describe_expected(column))
+        if column.required and "" in values:
+            check.error("empty-value", t, rows[_rows_of(values, {""})], column.name,
+                        "is empty", _describe_expected(column))
         kind = column.kind
         if kind in (fmt.ID, fmt.REF):
-            bad = _bad(values, ID_PATTERN.fullmatch)
+            bad = _failing(values, ID_PATTERN.fullmatch)
             message, expected, code = "is not a valid id", EXPECTED_ID, "invalid-id"
         elif kind == fmt.ENUM:
             allowed = set(column.allowed)
-            bad = _bad(values, allowed.__contains__)
+            bad = _failing(values, allowed.__contains__)
             message, expected = "is not an allowed value", "one of " + ", ".join(column.allowed)
             code = "not-allowed"
         elif kind in (fmt.PARTIAL_DATE, fmt.DATE):
             partial = kind == fmt.PARTIAL_DATE
-            bad = _bad(values, functools.partial(_is_date, partial=partial))
+            bad = _failing(values, functools.partial(_is_date, partial=partial))
             message, code = "is not a real date", "invalid-date"
             expected = ("YYYY-MM-DD, or YYYY-MM / YYYY where only that is known" if partial
                         else "a date as YYYY-MM-DD")
         elif kind == fmt.YEAR:
-            bad = _bad(values, re.compile(YEAR_RE).fullmatch)
+            bad = _failing(values, re.compile(YEAR_RE).fullmatch)
             message, expected = "is not a year", "a four-digit year such as 2030"
             code = "invalid-year"
         elif kind == fmt.NUMBER:
-            bad = _bad(values, re.compile(NUMBER_RE).fullmatch)
+            bad = _failing(values, re.compile(NUMBER_RE).fullmatch)
             message, code = "is not a number", "invalid-number"
             expected = "a number such as 40 or 12.5 (the unit goes in 'unit')"
         elif kind == fmt.URL:
-            bad = _bad(values, re.compile(URL_RE).fullmatch)
+            bad = _failing(values, re.compile(URL_RE).fullmatch)
             message, expected = "is not a web address", "an address starting with http:// or https://"
             code = "invalid-url"
         elif kind == fmt.COUNTRY:
-            bad = _bad(values, countries.__contains__)
+            bad = _failing(values, countries.__contains__)
             message, code = "is not an ISO 3166-1 alpha-2 country code", "invalid-country"
             expected = ("two capital letters such as AZ, TR or GB; empty for an international "
                         "organisation")
         elif kind == fmt.IDLIST:
-            bad = _bad(values, _is_id_list)
+            bad = _failing(values, _is_id_list)
             message, expected = "is not a list of ids", EXPECTED_ID + ", separated by ';'"
             code = "invalid-id-list"
         else:
             continue
-        if bad.any():
-            check.error(code, t, rows[bad], column.name, lambda v, m=message: f"'{v}' {m}",
-                        expected,
-                        values=array[bad])
+        if bad:
+            where = _rows_of(values, bad)
+            check.error(code, t, rows[where], column.name, lambda v, m=message: f"'{v}' {m}",
+                        expected, values=[values[i] for i in where])
 
 
 def _describe_expected(column: fmt.Column) -> str:
@@ -291,15 +319,29 @@ def _describe_expected(column: fmt.Column) -> str:
 
 
 def _check_unique(frame: pd.DataFrame, spec: fmt.Table, check: _Checker) -> None:
+    """Each id once, ids differing only in case (or spaces) counting as the same: an error
+    on every row after the first of an id, naming the first row."""
     key = spec.key
-    present = frame[frame[key] != ""]
-    folded = present[key].str.strip().str.casefold()
-    first_row = present.groupby(folded, sort=False)["_row"].transform("min")
-    dup = folded.duplicated(keep="first")
-    check.error("duplicate-id", spec.name, present["_row"][dup], key,
+    ids: list[str] = frame[key].tolist()
+    folded = [v.strip().casefold() for v in ids]
+    present = [name for v, name in zip(ids, folded, strict=True) if v]
+    if len(set(present)) == len(present):
+        return  # no id twice: the common case
+    first_row: dict[str, int] = {}
+    seen: set[str] = set()
+    dup: list[int] = []
+    for i, (name, row) in enumerate(zip(folded, frame["_row"].tolist(), strict=True)):
+        if not ids[i]:
+            continue
+        if name in seen:
+            dup.append(i)
+        seen.add(name)
+        first_row[name] = min(first_row.get(name, row), row)
+    rows = frame["_row"].to_numpy()
+    check.error("duplicate-id", spec.name, rows[dup], key,
                 lambda v: f"'{v[0]}' is already used in row {v[1]}",
                 f"each {key} once (ids differing only in case count as the same)",
-                values=list(zip(present[key][dup], first_row[dup], strict=True)))
+                values=[(ids[i], first_row[folded[i]]) for i in dup])
 
 
 def _check_references(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
@@ -314,19 +356,25 @@ def _check_references(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                 continue
             known = ids[column.refers_to]
             target_file = check.labels.get(column.refers_to, column.refers_to)
-            s = frame[column.name]
+            values: list[str] = frame[column.name].tolist()
+            rows = frame["_row"].to_numpy()
             if column.kind == fmt.REF:
-                bad = (s != "") & s.str.fullmatch(ID_RE) & ~s.isin(known)
-                check.error("unknown-reference", spec.name, frame["_row"][bad], column.name,
+                bad = {v for v in set(values).difference(known)
+                       if v and ID_PATTERN.fullmatch(v)}
+                where = _rows_of(values, bad)
+                check.error("unknown-reference", spec.name, rows[where], column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
-                            f"an id listed in {target_file}", values=s[bad])
+                            f"an id listed in {target_file}", values=[values[i] for i in where])
             else:
-                exploded = s.map(_split_list).explode().dropna()
-                exploded = exploded[exploded.str.fullmatch(ID_RE) & ~exploded.isin(known)]
-                check.error("unknown-reference", spec.name, frame["_row"][exploded.index],
-                            column.name,
+                unknown = {v: items for v in set(values)
+                           if (items := [item for item in _split_list(v)
+                                         if item not in known and ID_PATTERN.fullmatch(item)])}
+                where = _rows_of(values, unknown)
+                check.error("unknown-reference", spec.name,
+                            [rows[i] for i in where for _ in unknown[values[i]]], column.name,
                             lambda v, tf=target_file: f"'{v}' is not in {tf}",
-                            f"ids listed in {target_file}", values=exploded)
+                            f"ids listed in {target_file}",
+                            values=[item for i in where for item in unknown[values[i]]])
 
 
 def _check_cycles(frame: pd.DataFrame, table: str, key: str, check: _Checker) -> None:
@@ -364,8 +412,10 @@ def _check_themes(themes: pd.DataFrame, check: _Checker) -> None:
 
 
 def _normalised_name(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = name.casefold()
+    if not text.isascii():  # ASCII has no compatibility forms and no combining marks
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("ı", "i")
     text = text.replace(".", "")
     text = " ".join(re.sub(r"[^\w\s]", " ", text).split())
@@ -380,7 +430,7 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
     parties, participation = tables["parties"], tables["participation"]
     agreements, themes = tables["agreements"], tables["themes"]
     # a party taking part in nothing, directly or through parties below it
-    active = set(participation["party_id"])
+    active = set(participation["party_id"].tolist())
     parent = dict(zip(parties["party_id"], parties["parent_id"], strict=True))
     for party in list(active):
         seen = set()
@@ -397,7 +447,8 @@ def _check_warnings(tables: dict[str, pd.DataFrame], check: _Checker) -> None:
                "certainty",
                "participation is inferred, not stated by the source; readers see it marked")
     # a theme with no agreement under it or under a finer theme
-    used = set(agreements["themes"].map(_split_list).explode().dropna())
+    used = set(itertools.chain.from_iterable(
+        map(_split_list, set(agreements["themes"].tolist()))))
     tparent = dict(zip(themes["theme_id"], themes["parent_id"], strict=True))
     for theme in list(used):
         seen = set()
@@ -441,17 +492,21 @@ def _check_dated_after_sources(agreements: pd.DataFrame, sources: pd.DataFrame,
                 newest[sid] = value
     if not newest:
         return
+    signed: list[str] = agreements["signed_on"].tolist()
+    listed: list[str] = agreements["source_ids"].tolist()
+    # each distinct date and list of sources once: the earliest day a date could be (blank
+    # and invalid dates, errors already, left out), the newest date of a list's sources
+    earliest = {value: date_order(value)[0] for value in set(signed)
+                if value and _is_date(value, partial=True)}
+    latest = {ids: max(dated) for ids in set(listed)
+              if (dated := [newest[sid] for sid in _split_list(ids) if sid in newest])}
     rows: list[int] = []
     shown: list[tuple[str, str]] = []
-    for value, ids, row in zip(agreements["signed_on"].tolist(),
-                               agreements["source_ids"].tolist(),
-                               agreements["_row"].tolist(), strict=True):
-        if not value or not _is_date(value, partial=True):  # blank, or an error already
-            continue
-        dated = [newest[sid] for sid in _split_list(ids) if sid in newest]
-        if dated and date_order(value)[0] > max(dated):
+    for value, ids, row in zip(signed, listed, agreements["_row"].tolist(), strict=True):
+        day = earliest.get(value)
+        if day is not None and ids in latest and day > latest[ids]:
             rows.append(row)
-            shown.append((value, max(dated)))
+            shown.append((value, latest[ids]))
     check.warn("dated-after-sources", "agreements", rows, "signed_on",
                lambda v: f"dated {v[0]}, after every date of its sources (newest {v[1]})",
                values=shown)
@@ -494,16 +549,19 @@ def validate(raw: RawData,
         _check_cycles(tables["themes"], "themes", "theme_id", check)
         _check_themes(tables["themes"], check)
         participation, agreements = tables["participation"], tables["agreements"]
-        no_party = ~agreements["agreement_id"].isin(set(participation["agreement_id"]))
-        no_party &= agreements["agreement_id"] != ""
-        check.error("agreement-without-party", "agreements", agreements["_row"][no_party],
-                    "agreement_id",
+        ids: list[str] = agreements["agreement_id"].tolist()
+        lonely = set(ids).difference(participation["agreement_id"].tolist(), [""])
+        no_party = _rows_of(ids, lonely)
+        check.error("agreement-without-party", "agreements",
+                    agreements["_row"].to_numpy()[no_party], "agreement_id",
                     lambda v: f"agreement '{v}' has no party",
                     f"at least one row for it in {labels['participation']}",
-                    values=agreements["agreement_id"][no_party])
+                    values=[ids[i] for i in no_party])
         keys = ["agreement_id", "party_id", "role"]
-        first = participation.groupby(keys, sort=False)["_row"].transform("min")
         twice = participation.duplicated(keys, keep="first")
+        # the first row of each (only where one is taken twice: the groupby is not cheap)
+        first = (participation.groupby(keys, sort=False)["_row"].transform("min")
+                 if twice.any() else participation["_row"])
         check.error("duplicate-participation", "participation", participation["_row"][twice], None,
                     lambda v: f"party '{v[0]}' already takes the role '{v[1]}' in '{v[2]}' "
                               f"(row {v[3]})",
@@ -518,9 +576,9 @@ def validate(raw: RawData,
     problems = sort_problems(check.problems)
     if any(p.is_error for p in problems):
         return None, problems
-    tables["agreements"]["themes"] = tables["agreements"]["themes"].map(_split_list)
-    tables["agreements"]["source_ids"] = tables["agreements"]["source_ids"].map(_split_list)
-    tables["parties"]["aliases"] = tables["parties"]["aliases"].map(_split_list)
+    for name, listing in (("agreements", "themes"), ("agreements", "source_ids"),
+                          ("parties", "aliases")):
+        tables[name][listing] = _mapped(tables[name][listing], _split_list)
     targets = tables["targets"]
     targets["value"] = pd.to_numeric(targets["value"].replace("", None), errors="coerce")
     targets["target_year"] = pd.to_numeric(
@@ -531,16 +589,20 @@ def validate(raw: RawData,
 
 def _check_printable(tables: dict[str, pd.DataFrame], check: _Checker,
                      can_print: Callable[[str], str]) -> None:
+    """A warning for each cell holding characters the briefings' font lacks: `can_print`
+    is asked once for each distinct text that is not ASCII."""
     for name, frame in tables.items():
         for column in frame.columns:
             if column == "_row":
                 continue
-            s = frame[column]
-            mask = ~s.map(str.isascii)
-            if not mask.any():
+            values: list[str] = frame[column].tolist()
+            distinct = list(set(values))
+            odd = itertools.compress(distinct, map(operator.not_, map(str.isascii, distinct)))
+            missing = {v: lacking for v in odd if (lacking := can_print(v)) != ""}
+            if not missing:
                 continue
-            missing = s[mask].map(can_print)
-            bad = missing != ""
-            check.warn("unprintable-characters", name, frame["_row"][mask][bad], column,
+            where = _rows_of(values, missing)
+            check.warn("unprintable-characters", name, frame["_row"].to_numpy()[where], column,
                        lambda v: f"the briefings' font has no glyph for {v}; "
-                                 "it prints as an empty box", values=missing[bad])
+                                 "it prints as an empty box",
+                       values=[missing[values[i]] for i in where])
