@@ -100,9 +100,7 @@ def _distinct(*columns: np.ndarray) -> np.ndarray:
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
         key = key * (int(column.max()) + 1 if len(column) else 1) + column
-    _, first = np.unique(key, return_index=True)
-    first.sort()
-    return first
+    return np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
 
 
 def _joined_per(keys: np.ndarray, values: np.ndarray, labels: list[str], n: int) -> list[str]:
@@ -117,6 +115,14 @@ def _joined_per(keys: np.ndarray, values: np.ndarray, labels: list[str], n: int)
     return ["; ".join(found[bounds[i]:bounds[i + 1]]) for i in range(n)]
 
 
+def _joined_lists(lists: list[tuple[str, ...]], names: dict[str, str] | None) -> list[str]:
+    """Each tuple of ids as its names (the ids themselves when `names` is None) joined with
+    "; "; each distinct tuple joined once (agreements share a few hundred of them)."""
+    joined = {ids: "; ".join(ids if names is None else [names[i] for i in ids])
+              for ids in set(lists)}
+    return [joined[ids] for ids in lists]
+
+
 def agreements_table(model: Model) -> pd.DataFrame:
     a = model.agreements
     name_codes, name_labels = pd.factorize(model.parties["name"])
@@ -125,11 +131,15 @@ def agreements_table(model: Model) -> pd.DataFrame:
     parties = _joined_per(taking_a, name_codes[taking_p], name_labels.tolist(), len(a))
     theme_names = dict(zip(model.themes["theme_id"].tolist(), model.themes["name"].tolist(),
                            strict=True))
-    targets = model.targets.groupby("agreement_id", sort=False)["description"].agg("; ".join)
+    described: dict[str, list[str]] = {}
+    t = model.targets
+    for aid, text in zip(t["agreement_id"].tolist(), t["description"].tolist(), strict=True):
+        described.setdefault(aid, []).append(text)
     sources = model.sources
     publishers = {sid: str(p) for sid, p in zip(sources.index, sources["publisher"],
                                                 strict=True)}
-    first_source = a["source_ids"].map(lambda ids: ids[0])
+    ids = a["agreement_id"].tolist()
+    source_ids = a["source_ids"].tolist()
     table = pd.DataFrame({
         "agreement_id": a["agreement_id"],
         "title": a["title"],
@@ -138,12 +148,14 @@ def agreements_table(model: Model) -> pd.DataFrame:
         "status": a["status"],
         "event": a["event"],
         "location": a["location"],
-        "parties": pd.Series(parties, index=a.index),
-        "themes": [("; ".join(theme_names[t] for t in ids)) for ids in a["themes"].tolist()],
-        "targets": a["agreement_id"].map(targets).astype(object).fillna(""),
-        "sources": ["; ".join(publishers[s] for s in ids) for ids in a["source_ids"].tolist()],
-        "source_ids": a["source_ids"].map("; ".join),
-        "source_url": first_source.map(sources["url"]).astype(object).fillna(""),
+        "parties": parties,
+        "themes": _joined_lists(a["themes"].tolist(), theme_names),
+        "targets": pd.Series(["; ".join(described[aid]) if aid in described else ""
+                              for aid in ids], index=a.index, dtype=object),
+        "sources": _joined_lists(source_ids, publishers),
+        "source_ids": pd.Series(_joined_lists(source_ids, None), index=a.index),
+        "source_url": pd.Series([i[0] for i in source_ids], index=a.index, dtype=object)
+                        .map(sources["url"]).astype(object).fillna(""),
         "summary": a["summary"],
     })
     return _with_extras(model, "agreements", table, a)
@@ -320,7 +332,9 @@ def by_theme(model: Model) -> pd.DataFrame:
     taking_a, taking_p = _taking_part(model)
     rows, matches = _join(theme_a, taking_a, len(model.agreements))
     n_parties = len(model.parties)
-    pairs = np.unique(theme_t[rows] * n_parties + taking_p[matches])
+    seen = np.zeros(len(model.themes) * n_parties, dtype=bool)
+    seen[theme_t[rows] * n_parties + taking_p[matches]] = True
+    pairs = np.flatnonzero(seen)
     theme, party = pairs // n_parties, pairs % n_parties
     kind = model.parties["kind"]
     ministry = (kind == "ministry").to_numpy()[party]
@@ -351,21 +365,28 @@ def by_country(model: Model) -> pd.DataFrame:
     p = model.parties
     code = pd.Series([party_country_code(k, c) for k, c in zip(p["kind"], p["country"],
                                                                strict=True)], index=p.index)
-    part = _participation_of(model).copy()
-    part["country"] = part["party_id"].map(code)
-    counts = figures.counts_by(model, part, "country")
-    n_parties = code.groupby(code).size()
-    taking_part = part[["country", "party_id"]].drop_duplicates().groupby("country").size()
+    code_of, labels = pd.factorize(code)
+    n = len(labels)
+    taking_a, taking_p = _taking_part(model)
+    country = code_of[taking_p]
+    first = _distinct(country, taking_a)
+    discussion = model.is_discussion.to_numpy(dtype=bool)[taking_a[first]]
+    agreements = np.bincount(country[first][~discussion], minlength=n)
+    discussions = np.bincount(country[first][discussion], minlength=n)
+    taking_part = np.bincount(code_of[np.unique(taking_p)], minlength=n)
+    registered = np.bincount(code_of, minlength=n)
+    present = sorted(set(country.tolist()), key=lambda c: labels[c])
+    index = pd.Index([labels[c] for c in present], dtype=code.dtype)
     table = pd.DataFrame({
-        "Country": counts.index,
-        "Agreements": counts["Agreements"].to_numpy(),
-        "Discussions": counts["Discussions"].to_numpy(),
-        "Country name": [country_name(c) for c in counts.index],
-        figures.PARTIES_TAKING_PART: taking_part.reindex(counts.index, fill_value=0).to_numpy(),
-        figures.PARTIES_REGISTERED: n_parties.reindex(counts.index, fill_value=0).to_numpy(),
+        "Country": index,
+        "Agreements": agreements[present].astype("int64"),
+        "Discussions": discussions[present].astype("int64"),
+        "Country name": [country_name(c) for c in index],
+        figures.PARTIES_TAKING_PART: taking_part[present].astype("int64"),
+        figures.PARTIES_REGISTERED: registered[present].astype("int64"),
     })
     # what a country's briefing shows, under the same names
-    numbers = figures.country_figures(model).reindex(counts.index, fill_value=0)
+    numbers = figures.country_figures(model).reindex(index, fill_value=0)
     for name in (figures.PARTNERS, figures.PARTNER_COUNTRIES, figures.TARGETS):
         table[name] = numbers[name].to_numpy()
     return _sorted(table, ["Agreements", "Discussions", "Country"])
