@@ -215,6 +215,12 @@ def _taking_part(model: Model) -> pd.DataFrame:
     return _memo(model, "taking part", make)
 
 
+def taking_part_positions(model: Model) -> pd.DataFrame:
+    """The distinct participation pairs as positions `a` (model.agreements) and `p`
+    (model.parties), in the order of participation_pairs."""
+    return _taking_part(model)
+
+
 def _agreement_counts(model: Model, key: np.ndarray, a: np.ndarray, n: int
                       ) -> dict[str, np.ndarray]:
     """Agreements, discussions and targets per key from distinct (key, agreement) pairs

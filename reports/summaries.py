@@ -6,8 +6,11 @@ column. Column names are the ones readers see in the workbook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import Any, TypeVar, cast
 
+import numpy as np
 import pandas as pd
 
 from . import figures
@@ -17,6 +20,7 @@ from .model import Model
 NO_COUNTRY = figures.NO_COUNTRY
 INTERNATIONAL = figures.INTERNATIONAL
 party_country_code = figures.country_code
+T = TypeVar("T")
 
 
 @cache
@@ -50,28 +54,92 @@ def rolled_up_pairs(model: Model) -> pd.DataFrame:
     return pairs[["party_id", "agreement_id", "member_id"]]
 
 
-def _joined_by(keys: pd.Series, values: pd.Series) -> dict[str, str]:
-    """key -> its distinct values joined with "; ", in order (plain Python: a groupby with
-    a Python function per group costs seconds at 100,000 groups)."""
-    groups: dict[str, dict[str, None]] = {}
-    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
-        groups.setdefault(key, {})[value] = None
-    return {key: "; ".join(found) for key, found in groups.items()}
+# ---------------------------------------------------------------- integer positions
+# The tables below join and count on integer positions (an agreement's row in
+# model.agreements, a party's in model.parties, a theme's in model.themes) instead of
+# their text ids: factorizing and merging text columns of 100,000s of rows costs seconds.
+
+
+def _memo(model: Model, key: str, make: Callable[[], T]) -> T:
+    cache: dict[str, Any] = model.__dict__.setdefault("_summaries_memo", {})
+    if key not in cache:
+        cache[key] = make()
+    return cast(T, cache[key])
+
+
+def _taking_part(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct participation pairs, in their order, as positions (a, p)."""
+    pairs = figures.taking_part_positions(model)
+    return pairs["a"].to_numpy(), pairs["p"].to_numpy()
+
+
+def _themes_of(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """model.agreement_themes, in its order, as positions (a, t)."""
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        at = model.agreement_themes
+        return (model.agreements.index.get_indexer(at["agreement_id"]),
+                model.themes.index.get_indexer(at["theme_id"]))
+    return _memo(model, "themes of", make)
+
+
+def _join(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An inner join of two arrays of keys 0 .. n - 1: the (left row, right row) pairs of
+    equal keys, each left row's matches in the order of the right rows, like merge."""
+    order = np.argsort(right, kind="stable")
+    counts = np.bincount(right, minlength=n)
+    starts = np.cumsum(counts) - counts
+    repeats = counts[left]
+    left_rows = np.repeat(np.arange(len(left)), repeats)
+    ends = np.cumsum(repeats)
+    within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - repeats, repeats)
+    return left_rows, order[np.repeat(starts[left], repeats) + within]
+
+
+def _distinct(*columns: np.ndarray) -> np.ndarray:
+    """The rows where each combination of `columns` (integers >= 0) first appears, in order."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        key = key * (int(column.max()) + 1 if len(column) else 1) + column
+    return np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
+
+
+def _joined_per(keys: np.ndarray, values: np.ndarray, labels: list[str], n: int) -> list[str]:
+    """For each key 0 .. n - 1: the distinct labels[value] of its rows in the order they first
+    appear, joined with "; " ("" for a key without rows). `values` are codes of distinct
+    labels."""
+    first = _distinct(keys, values)
+    keys, values = keys[first], values[first]
+    order = np.argsort(keys, kind="stable")
+    found = [labels[v] for v in values[order].tolist()]
+    bounds = np.searchsorted(keys[order], np.arange(n + 1)).tolist()
+    return ["; ".join(found[bounds[i]:bounds[i + 1]]) for i in range(n)]
+
+
+def _joined_lists(lists: list[tuple[str, ...]], names: dict[str, str] | None) -> list[str]:
+    """Each tuple of ids as its names (the ids themselves when `names` is None) joined with
+    "; "; each distinct tuple joined once (agreements share a few hundred of them)."""
+    joined = {ids: "; ".join(ids if names is None else [names[i] for i in ids])
+              for ids in set(lists)}
+    return [joined[ids] for ids in lists]
 
 
 def agreements_table(model: Model) -> pd.DataFrame:
     a = model.agreements
-    names = dict(zip(model.parties["party_id"].tolist(), model.parties["name"].tolist(),
-                     strict=True))
-    parties = _joined_by(model.participation["agreement_id"],
-                         model.participation["party_id"].map(names))
+    name_codes, name_labels = pd.factorize(model.parties["name"])
+    taking_a, taking_p = _taking_part(model)
+    # each party name once per agreement, in the order of participation
+    parties = _joined_per(taking_a, name_codes[taking_p], name_labels.tolist(), len(a))
     theme_names = dict(zip(model.themes["theme_id"].tolist(), model.themes["name"].tolist(),
                            strict=True))
-    targets = model.targets.groupby("agreement_id", sort=False)["description"].agg("; ".join)
+    described: dict[str, list[str]] = {}
+    t = model.targets
+    for aid, text in zip(t["agreement_id"].tolist(), t["description"].tolist(), strict=True):
+        described.setdefault(aid, []).append(text)
     sources = model.sources
     publishers = {sid: str(p) for sid, p in zip(sources.index, sources["publisher"],
                                                 strict=True)}
-    first_source = a["source_ids"].map(lambda ids: ids[0])
+    ids = a["agreement_id"].tolist()
+    source_ids = a["source_ids"].tolist()
     table = pd.DataFrame({
         "agreement_id": a["agreement_id"],
         "title": a["title"],
@@ -80,12 +148,14 @@ def agreements_table(model: Model) -> pd.DataFrame:
         "status": a["status"],
         "event": a["event"],
         "location": a["location"],
-        "parties": [parties.get(aid, "") for aid in a["agreement_id"].tolist()],
-        "themes": [("; ".join(theme_names[t] for t in ids)) for ids in a["themes"].tolist()],
-        "targets": a["agreement_id"].map(targets).astype(object).fillna(""),
-        "sources": ["; ".join(publishers[s] for s in ids) for ids in a["source_ids"].tolist()],
-        "source_ids": a["source_ids"].map("; ".join),
-        "source_url": first_source.map(sources["url"]).astype(object).fillna(""),
+        "parties": parties,
+        "themes": _joined_lists(a["themes"].tolist(), theme_names),
+        "targets": pd.Series(["; ".join(described[aid]) if aid in described else ""
+                              for aid in ids], index=a.index, dtype=object),
+        "sources": _joined_lists(source_ids, publishers),
+        "source_ids": pd.Series(_joined_lists(source_ids, None), index=a.index),
+        "source_url": pd.Series([i[0] for i in source_ids], index=a.index, dtype=object)
+                        .map(sources["url"]).astype(object).fillna(""),
         "summary": a["summary"],
     })
     return _with_extras(model, "agreements", table, a)
@@ -148,19 +218,24 @@ def agreement_themes_table(model: Model) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def _theme_counts_by(model: Model, pairs: pd.DataFrame, key: str,
-                     themes: list[str]) -> pd.DataFrame:
-    """key -> number of distinct agreements (not discussions) under each of `themes`."""
-    at = model.agreement_themes
-    at = at[at["theme_id"].isin(themes)]
-    merged = pairs[[key, "agreement_id"]].drop_duplicates().merge(at, on="agreement_id")
-    merged = merged[~merged["agreement_id"].map(model.is_discussion)]
+def _theme_counts_by(model: Model, keys: np.ndarray, agreements: np.ndarray, n: int,
+                     themes: list[str]) -> np.ndarray:
+    """Distinct agreements (not discussions) under each of `themes` (columns) per key
+    0 .. n - 1 (rows), from (key, agreement position) pairs."""
+    theme_a, theme_t = _themes_of(model)
+    column = np.full(len(model.themes), -1)
+    column[model.themes.index.get_indexer(themes)] = np.arange(len(themes))
+    wanted = column[theme_t] >= 0
+    theme_a, theme_col = theme_a[wanted], column[theme_t[wanted]]
+    first = _distinct(keys, agreements)
+    keys, agreements = keys[first], agreements[first]
+    counted = ~model.is_discussion.to_numpy(dtype=bool)[agreements]
+    keys, agreements = keys[counted], agreements[counted]
     # (key, agreement) pairs are distinct and agreement_themes has each (agreement, theme)
-    # once, so counting rows counts distinct agreements (size is far cheaper than nunique)
-    table = merged.groupby([key, "theme_id"]).size().unstack(fill_value=0)
-    table = table.reindex(columns=themes, fill_value=0)
-    table.columns = theme_labels(model, themes)
-    return table
+    # once, so counting rows counts distinct agreements
+    rows, matches = _join(agreements, theme_a, len(model.agreements))
+    cells = keys[rows] * len(themes) + theme_col[matches]
+    return np.bincount(cells, minlength=n * len(themes)).reshape(n, len(themes))
 
 
 def _party_figure_columns(model: Model, index: pd.Index) -> dict[str, pd.Series]:
@@ -172,8 +247,6 @@ def _party_figure_columns(model: Model, index: pd.Index) -> dict[str, pd.Series]
 
 def by_ministry(model: Model) -> pd.DataFrame:
     ministries = model.parties[model.parties["kind"] == "ministry"]
-    pairs = rolled_up_pairs(model)
-    pairs = pairs[pairs["party_id"].isin(ministries.index)]
     below = model.party_rollup
     below = below[below["party_id"].isin(ministries.index)
                   & (below["party_id"] != below["member_id"])]
@@ -184,13 +257,28 @@ def by_ministry(model: Model) -> pd.DataFrame:
         "Parties below": below.groupby("party_id").size().reindex(
             ministries.index, fill_value=0),
     })
-    kinds = pairs.merge(model.agreements[["kind"]], left_on="agreement_id", right_index=True)
-    by_kind = kinds.groupby(["party_id", "kind"])["agreement_id"].nunique().unstack(fill_value=0)
-    for kind in by_kind.columns:
-        table[f"kind: {kind}"] = by_kind[kind].reindex(ministries.index, fill_value=0)
-    themes = _theme_counts_by(model, pairs, "party_id", model.top_themes)
-    for column in themes.columns:
-        table[f"theme: {column}"] = themes[column].reindex(ministries.index, fill_value=0)
+    # (ministry, agreement) for each ministry and every party below it, as positions
+    parties = model.parties.index
+    row = np.full(len(parties), -1)
+    row[parties.get_indexer(ministries.index)] = np.arange(len(ministries))
+    rollup = model.party_rollup
+    group = row[parties.get_indexer(rollup["party_id"])]
+    member = parties.get_indexer(rollup["member_id"])[group >= 0]
+    group = group[group >= 0]
+    taking_a, taking_p = _taking_part(model)
+    rows, matches = _join(member, taking_p, len(parties))
+    keys, agreements = group[rows], taking_a[matches]
+    first = _distinct(keys, agreements)
+    kind_codes, kind_labels = pd.factorize(model.agreements["kind"])
+    kinds = kind_codes[agreements[first]]
+    by_kind = np.bincount(keys[first] * len(kind_labels) + kinds,
+                          minlength=len(ministries) * len(kind_labels)
+                          ).reshape(len(ministries), len(kind_labels))
+    for code in sorted(set(kinds.tolist()), key=lambda c: kind_labels[c]):
+        table[f"kind: {kind_labels[code]}"] = by_kind[:, code]
+    themes = _theme_counts_by(model, keys, agreements, len(ministries), model.top_themes)
+    for i, column in enumerate(theme_labels(model, model.top_themes)):
+        table[f"theme: {column}"] = themes[:, i]
     table = table.fillna(0)
     return _sorted(table, ["Agreements (rolled up)", "Agreements", "Ministry"])
 
@@ -201,45 +289,59 @@ def _sorted(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def by_company(model: Model) -> pd.DataFrame:
-    companies = model.parties[model.parties["kind"].isin(COMPANY_KINDS)]
-    part = _participation_of(model)
-    mine = part[part["party_id"].isin(companies.index)]
-    partners = mine.merge(part, on="agreement_id", suffixes=("", "_partner"))
-    partners = partners[partners["party_id"] != partners["party_id_partner"]]
-    partners["country"] = partners["party_id_partner"].map(model.parties["country"])
-    with_country = partners[partners["country"] != ""]
-    countries = pd.Series({pid: "; ".join(sorted(codes.split("; "))) for pid, codes in
-                           _joined_by(with_country["party_id"], with_country["country"]).items()},
-                          dtype=object)
-    at = model.agreement_themes
-    top = at[at["theme_id"].isin(model.top_themes)]
-    theme_names = model.themes["name"].astype(str)
-    mine_top = mine.merge(top, on="agreement_id")
-    themes = pd.Series(_joined_by(mine_top["party_id"], mine_top["theme_id"].map(theme_names)),
-                       dtype=object)
+    parties = model.parties
+    is_company = parties["kind"].isin(COMPANY_KINDS).to_numpy()
+    companies = parties[is_company]
+    taking_a, taking_p = _taking_part(model)
+    mine = is_company[taking_p]
+    mine_a, mine_p = taking_a[mine], taking_p[mine]
+    # the countries of each company's partners, sorted
+    rows, matches = _join(mine_a, taking_a, len(model.agreements))
+    company, partner = mine_p[rows], taking_p[matches]
+    country_codes, country_labels = pd.factorize(parties["country"])
+    country = country_codes[partner]
+    found = (company != partner) & (country_labels.to_numpy(dtype=object)[country] != "")
+    countries = [("; ".join(sorted(codes.split("; "))) if codes else "") for codes in
+                 _joined_per(company[found], country[found], country_labels.tolist(),
+                             len(parties))]
+    # the top-level themes of each company's agreements, in order
+    theme_a, theme_t = _themes_of(model)
+    top = np.isin(theme_t, model.themes.index.get_indexer(model.top_themes))
+    name_codes, name_labels = pd.factorize(model.themes["name"].astype(str))
+    rows, matches = _join(mine_a, theme_a[top], len(model.agreements))
+    themes = _joined_per(mine_p[rows], name_codes[theme_t[top][matches]],
+                         name_labels.tolist(), len(parties))
+    at = is_company.nonzero()[0]
     table = pd.DataFrame({
         "Company": companies["name"],
         "party_id": companies["party_id"],
         **_party_figure_columns(model, companies.index),
         "kind": companies["kind"],
         "country": companies["country"],
-        "Themes": themes.reindex(companies.index).fillna(""),
-        "Partner country codes": countries.reindex(companies.index).fillna(""),
+        "Themes": pd.Series([themes[i] for i in at], index=companies.index, dtype=object),
+        "Partner country codes": pd.Series([countries[i] for i in at], index=companies.index,
+                                           dtype=object),
     })
     return _sorted(table, ["Agreements (rolled up)", "Agreements", "Discussions", "Company"])
 
 
 def by_theme(model: Model) -> pd.DataFrame:
-    at = model.agreement_themes
     numbers = figures.theme_figures(model)
     # each (theme, party) once: then counting rows counts distinct parties
-    with_parties = at[["theme_id", "agreement_id"]].merge(
-        _participation_of(model), on="agreement_id")[["theme_id", "party_id"]].drop_duplicates()
-    with_parties["pkind"] = with_parties["party_id"].map(model.parties["kind"])
-    n_ministries = with_parties[with_parties["pkind"] == "ministry"].groupby("theme_id").size()
-    n_companies = with_parties[with_parties["pkind"].isin(COMPANY_KINDS)].groupby(
-        "theme_id").size()
+    theme_a, theme_t = _themes_of(model)
+    taking_a, taking_p = _taking_part(model)
+    rows, matches = _join(theme_a, taking_a, len(model.agreements))
+    n_parties = len(model.parties)
+    seen = np.zeros(len(model.themes) * n_parties, dtype=bool)
+    seen[theme_t[rows] * n_parties + taking_p[matches]] = True
+    pairs = np.flatnonzero(seen)
+    theme, party = pairs // n_parties, pairs % n_parties
+    kind = model.parties["kind"]
+    ministry = (kind == "ministry").to_numpy()[party]
+    company = kind.isin(COMPANY_KINDS).to_numpy()[party]
     t = model.themes.loc[model.theme_order]
+    at = model.themes.index.get_indexer(t.index)
+    n_themes = len(model.themes)
     table = pd.DataFrame({
         "Theme": t["name"],
         "theme_id": t["theme_id"],
@@ -251,8 +353,10 @@ def by_theme(model: Model) -> pd.DataFrame:
         figures.PARTIES_TAKING_PART: numbers[figures.PARTIES_TAKING_PART],
         figures.COUNTRIES: numbers[figures.COUNTRIES],
         figures.TARGETS: numbers[figures.TARGETS],
-        "Ministries": n_ministries.reindex(t.index, fill_value=0),
-        "Companies": n_companies.reindex(t.index, fill_value=0),
+        "Ministries": pd.Series(np.bincount(theme[ministry], minlength=n_themes)[at],
+                                index=t.index),
+        "Companies": pd.Series(np.bincount(theme[company], minlength=n_themes)[at],
+                               index=t.index),
     })
     return table.reset_index(drop=True)
 
@@ -261,21 +365,28 @@ def by_country(model: Model) -> pd.DataFrame:
     p = model.parties
     code = pd.Series([party_country_code(k, c) for k, c in zip(p["kind"], p["country"],
                                                                strict=True)], index=p.index)
-    part = _participation_of(model).copy()
-    part["country"] = part["party_id"].map(code)
-    counts = figures.counts_by(model, part, "country")
-    n_parties = code.groupby(code).size()
-    taking_part = part[["country", "party_id"]].drop_duplicates().groupby("country").size()
+    code_of, labels = pd.factorize(code)
+    n = len(labels)
+    taking_a, taking_p = _taking_part(model)
+    country = code_of[taking_p]
+    first = _distinct(country, taking_a)
+    discussion = model.is_discussion.to_numpy(dtype=bool)[taking_a[first]]
+    agreements = np.bincount(country[first][~discussion], minlength=n)
+    discussions = np.bincount(country[first][discussion], minlength=n)
+    taking_part = np.bincount(code_of[np.unique(taking_p)], minlength=n)
+    registered = np.bincount(code_of, minlength=n)
+    present = sorted(set(country.tolist()), key=lambda c: labels[c])
+    index = pd.Index([labels[c] for c in present], dtype=code.dtype)
     table = pd.DataFrame({
-        "Country": counts.index,
-        "Agreements": counts["Agreements"].to_numpy(),
-        "Discussions": counts["Discussions"].to_numpy(),
-        "Country name": [country_name(c) for c in counts.index],
-        figures.PARTIES_TAKING_PART: taking_part.reindex(counts.index, fill_value=0).to_numpy(),
-        figures.PARTIES_REGISTERED: n_parties.reindex(counts.index, fill_value=0).to_numpy(),
+        "Country": index,
+        "Agreements": agreements[present].astype("int64"),
+        "Discussions": discussions[present].astype("int64"),
+        "Country name": [country_name(c) for c in index],
+        figures.PARTIES_TAKING_PART: taking_part[present].astype("int64"),
+        figures.PARTIES_REGISTERED: registered[present].astype("int64"),
     })
     # what a country's briefing shows, under the same names
-    numbers = figures.country_figures(model).reindex(counts.index, fill_value=0)
+    numbers = figures.country_figures(model).reindex(index, fill_value=0)
     for name in (figures.PARTNERS, figures.PARTNER_COUNTRIES, figures.TARGETS):
         table[name] = numbers[name].to_numpy()
     return _sorted(table, ["Agreements", "Discussions", "Country"])
@@ -283,12 +394,12 @@ def by_country(model: Model) -> pd.DataFrame:
 
 def party_theme_matrix(model: Model) -> pd.DataFrame:
     """Party x theme: distinct agreements (not discussions) of each party under each theme."""
-    part = _participation_of(model)
-    counts = _theme_counts_by(model, part, "party_id", model.theme_order)
-    counts = counts.reindex(model.parties.index, fill_value=0)
+    taking_a, taking_p = _taking_part(model)
+    counts = _theme_counts_by(model, taking_p, taking_a, len(model.parties),
+                              model.theme_order)
     table = pd.DataFrame({"party_id": model.parties["party_id"], "Party": model.parties["name"]})
-    for column in counts.columns:
-        table[column] = counts[column]
+    for i, column in enumerate(theme_labels(model, model.theme_order)):
+        table[column] = counts[:, i]
     total = agreement_counts_by_party(model)["Agreements"]
     table["Agreements"] = total
     table = table[total > 0]
