@@ -328,6 +328,16 @@ class _Builder:
         return self.m.parties.index.tolist()
 
     @cached_property
+    def party_names(self) -> tuple[np.ndarray, np.ndarray]:
+        """Party position -> its display name, and where that name sorts among them."""
+        names = np.array([self.display[p] for p in self.party_ids], dtype=object)
+        return names, pd.factorize(names, sort=True)[0]
+
+    @cached_property
+    def party_position(self) -> dict[str, int]:
+        return {pid: n for n, pid in enumerate(self.party_ids)}
+
+    @cached_property
     def party_kind_country(self) -> dict[str, tuple[str, str]]:
         parties = self.m.data.parties
         return dict(zip(parties["party_id"].tolist(), zip(
@@ -336,18 +346,17 @@ class _Builder:
     @cached_property
     def inferred(self) -> np.ndarray:
         """Position -> how many of its participations are inferred."""
-        part = self.m.participation
-        rows = part["certainty"].to_numpy(dtype=object) == "inferred"
-        return np.bincount(self._positions_of(part["agreement_id"][rows]),
-                           minlength=len(self.discussion))
+        where, certainty = self.participation[2], self.participation[3][2]
+        return np.bincount(where[certainty == "inferred"], minlength=len(self.discussion))
 
     @cached_property
-    def participation(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """Participation rows grouped by agreement: rows, where each agreement's start
-        (in the data's order within it), and the columns a briefing shows."""
+    def participation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                     tuple[np.ndarray, ...]]:
+        """Participation rows grouped by agreement (see _grouped), each row's agreement
+        position, and the columns a briefing shows."""
         part = self.m.participation
-        rows, starts = self._grouped(self._positions_of(part["agreement_id"]))
-        return rows, starts, tuple(part[c].to_numpy(dtype=object) for c in (
+        where = self._positions_of(part["agreement_id"])
+        return *self._grouped(where), where, tuple(part[c].to_numpy(dtype=object) for c in (
             "party_id", "role", "certainty", "note"))
 
     @cached_property
@@ -382,14 +391,25 @@ class _Builder:
         names = [self.theme_name[t] for t in self.m.top_themes]
         name_code, distinct = pd.factorize(pd.Series(names, dtype=object))
         code_of = dict(zip(self.m.top_themes, name_code.tolist(), strict=True))
-        codes = at["theme_id"].map(code_of).to_numpy(dtype=float)
-        top = ~np.isnan(codes)
-        return (*self._grouped(self._positions_of(at["agreement_id"][top])),
-                codes[top].astype(np.int64), list(distinct))
+        theme, themes = pd.factorize(at["theme_id"])
+        codes = np.array([code_of.get(t, -1) for t in themes], dtype=np.int64)[theme]
+        top = codes >= 0
+        return (*self._grouped(self._positions_of(at["agreement_id"][top])), codes[top],
+                list(distinct))
 
     @cached_property
     def theme_rows(self) -> dict[str, dict[str, int]]:
         return theme_figures(self.m).to_dict("index")
+
+    @cached_property
+    def country_rows(self) -> dict[str, dict[str, int]]:
+        return country_figures(self.m).to_dict("index")
+
+    @cached_property
+    def party_rows(self) -> tuple[list[str], np.ndarray]:
+        """The parties' figures: their labels, and a row per party position."""
+        frame = party_figures(self.m)
+        return list(frame.columns), frame.to_numpy()
 
     @cached_property
     def kinds(self) -> tuple[np.ndarray, list[str]]:
@@ -430,7 +450,7 @@ class _Builder:
         if built is not None:
             return built
         columns = self.columns
-        rows, starts, (party, role, certainty, note) = self.participation
+        rows, starts, _, (party, role, certainty, note) = self.participation
         members = []
         for n in rows[starts[row]:starts[row + 1]].tolist():
             key = (party[n], role[n], certainty[n], note[n])
@@ -479,7 +499,7 @@ class _Builder:
         elif scope == "theme":
             subject = self.theme_name[subject_id]
         ranked, rank = self.ranked
-        covered = self._positions_of(plan.agreement_ids)
+        covered = plan.positions
         order = ranked[np.sort(rank[covered])]
         is_discussion = self.discussion[order]
         signed, discussions = order[~is_discussion], order[is_discussion]
@@ -497,20 +517,19 @@ class _Builder:
         rows = _gather(pair_rows, pair_starts, covered)
         pair_a, pair_p = pair_a[rows], pair_p[rows]
         if members is not None:
-            own = m.parties.index.get_indexer(list(members))
             mine = np.zeros(len(m.parties), dtype=bool)
-            mine[own[own >= 0]] = True
+            mine[[n for p in members if (n := self.party_position.get(p)) is not None]] = True
             outside = ~mine[pair_p]
             pair_a, pair_p = pair_a[outside], pair_p[outside]
         of_agreement = ~self.discussion[pair_a]
         partner_agreements = np.bincount(pair_p[of_agreement], minlength=len(m.parties))
-        party_ids = self.party_ids
-        display = self.display
         # the chart's order (agreements, then name); partners of discussions only come last
-        present = np.flatnonzero(np.bincount(pair_p, minlength=len(party_ids)))
-        partners = sorted(((display[party_ids[p]], n) for p, n in zip(
-            present.tolist(), partner_agreements[present].tolist(), strict=True)),
-            key=lambda kv: (-kv[1], kv[0]))
+        names, name_rank = self.party_names
+        present = np.flatnonzero(np.bincount(pair_p, minlength=len(names)))
+        n_agreements = partner_agreements[present]
+        present = present[np.lexsort((name_rank[present], -n_agreements))]
+        partners = list(zip(names[present].tolist(), partner_agreements[present].tolist(),
+                            strict=True))
         # agreements per partner country (each agreement once per country)
         n_codes = max(len(codes), 1)
         distinct = _distinct(pair_a[of_agreement] * n_codes + party_code[pair_p[of_agreement]])
@@ -607,10 +626,11 @@ class _Builder:
             return tuple((label, f"{row[label]:,}") for label in (
                 AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS))
         if scope == "country":
-            row = _row(country_figures(self.m), subject_id.upper())
+            row = self.country_rows[subject_id.upper()]
             return tuple((label, f"{row[label]:,}") for label in (
                 AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
-        row = _row(party_figures(self.m), subject_id)
+        labels, table = self.party_rows
+        row = dict(zip(labels, table[self.party_position[subject_id]].tolist(), strict=True))
         suffix = ROLLED_UP if members is not None and len(members) > 1 else ""
         return tuple((label + suffix, f"{row[label + suffix]:,}") for label in (
             AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
@@ -721,21 +741,35 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
-def _row(frame: pd.DataFrame, key: str) -> dict[str, int]:
-    """One row of a table of figures, as plain ints by label."""
-    return dict(zip(frame.columns, frame.loc[key].tolist(), strict=True))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """A briefing the run makes, known before its content is built: which agreements it
-    covers and, for a party or a country, which parties count as its own."""
+    covers and, for a party or a country, which parties count as its own.
+
+    The agreements are their positions in model.agreements, ascending (a routine run
+    plans thousands of briefings; sets of their ids cost more than the rest of planning).
+    """
 
     name: str
     scope: str
     subject_id: str
-    agreement_ids: frozenset[str]
+    positions: np.ndarray = field(repr=False)
     members: frozenset[str] | None  # a party and the parties below it; a country's parties
+    ids: np.ndarray = field(repr=False)  # model.agreements' ids, by position (shared)
+
+    @cached_property
+    def agreement_ids(self) -> frozenset[str]:
+        """The ids of the agreements it covers."""
+        return frozenset(self.ids[self.positions])
+
+    def covers(self, positions: np.ndarray) -> np.ndarray:
+        """Whether it covers each of these agreement positions."""
+        if not len(self.positions):
+            return np.zeros(len(positions), dtype=bool)
+        at = np.minimum(np.searchsorted(self.positions, positions), len(self.positions) - 1)
+        return self.positions[at] == positions
 
 
 def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]:
@@ -746,11 +780,11 @@ def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]
     out: list[Plan] = []
     ids = model.agreements.index.to_numpy(dtype=object)
     if "overview" in scopes:
-        out.append(Plan("overview", "overview", "", frozenset(ids), None))
+        out.append(Plan("overview", "overview", "", np.arange(len(ids)), None, ids))
     # each party's agreements: the distinct (agreement, party) pairs as positions, by party
     pairs = taking_part(model)
     party = pairs["p"].to_numpy()
-    by_party = ids[pairs["a"].to_numpy()[np.argsort(party, kind="stable")]].tolist()
+    by_party = pairs["a"].to_numpy()[np.argsort(party, kind="stable")]
     starts = np.zeros(len(model.parties) + 1, dtype=np.int64)
     np.cumsum(np.bincount(party, minlength=len(model.parties)), out=starts[1:])
     bounds = starts.tolist()
@@ -758,11 +792,13 @@ def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]
     position = {pid: n for n, pid in enumerate(party_ids)}
     takes_part = (starts[1:] > starts[:-1]).tolist()
 
-    def agreements_of(parties: Iterable[int | None]) -> frozenset[str]:
+    def agreements_of(parties: Iterable[int | None]) -> np.ndarray:
         """The agreements of these parties (positions; None for one not in the register)."""
         parts = [by_party[bounds[p]:bounds[p + 1]] for p in parties
                  if p is not None and takes_part[p]]
-        return frozenset(parts[0]) if len(parts) == 1 else frozenset().union(*parts)
+        if len(parts) == 1:
+            return np.sort(parts[0])
+        return _distinct(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     kinds = model.parties["kind"]
     for scope in ("ministry", "company", "party"):
@@ -771,8 +807,8 @@ def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]
         for pid in party_ids[kinds.map(party_scope) == scope]:
             members = frozenset({pid, *model.parties_below(pid)})
             covered = agreements_of(position.get(p) for p in members)
-            if covered:
-                out.append(Plan(f"{scope}-{pid}", scope, pid, covered, members))
+            if len(covered):
+                out.append(Plan(f"{scope}-{pid}", scope, pid, covered, members, ids))
     if "country" in scopes:
         by_country: dict[str, list[int]] = {}
         for p, code in enumerate(model.parties["country"].tolist()):
@@ -781,14 +817,13 @@ def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]
         for code in sorted(by_country):
             out.append(Plan(f"country-{code.lower()}", "country", code.lower(),
                             agreements_of(by_country[code]),
-                            frozenset(party_ids[by_country[code]])))
+                            frozenset(party_ids[by_country[code]]), ids))
     if "theme" in scopes:
         at = model.agreement_themes
-        theme, agreement = at["theme_id"].to_numpy(dtype=object), at["agreement_id"].to_numpy(
-            dtype=object)
+        theme = at["theme_id"].to_numpy(dtype=object)
         for tid in model.top_themes:
-            out.append(Plan(f"theme-{tid}", "theme", tid, frozenset(agreement[theme == tid]),
-                            None))
+            under = model.agreements.index.get_indexer(at["agreement_id"][theme == tid])
+            out.append(Plan(f"theme-{tid}", "theme", tid, _distinct(under), None, ids))
     return out
 
 
