@@ -10,10 +10,11 @@ import dataclasses
 import hashlib
 import operator
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
+import numpy as np
 import pandas as pd
 
 from .dataformat import COMPANY_KINDS
@@ -28,9 +29,11 @@ from .figures import (
     TARGETS,
     TARGETS_LISTED,
     country_figures,
+    overview_figures,
     party_figures,
     plural,
-    status_phrase,
+    status_counts_phrase,
+    taking_part,
     target_sentence,
     targets_sentence,
     theme_figures,
@@ -233,7 +236,10 @@ def single_event(model: Model) -> str:
 
 def dataset_name(model: Model) -> str:
     """How readers call the data set: "COP29 agreements", or "Agreements"."""
-    event = single_event(model)
+    return _dataset_of(single_event(model))
+
+
+def _dataset_of(event: str) -> str:
     return f"{event} agreements" if event else "Agreements"
 
 
@@ -244,111 +250,234 @@ def join_names(names: list[str]) -> str:
 
 
 class _Builder:
-    """Builds briefings from the model; an agreement's content is built the first time a
-    briefing lists it, so that a run building a few briefings builds few agreements."""
+    """Builds briefings from the model, in work proportional to what they show.
+
+    Agreements are known by their position in model.agreements (that of the data's
+    rows). What a briefing sums up of all its agreements (counts, partners, countries,
+    themes, targets) is counted with numpy over those positions; the look-ups are made
+    the first time a briefing needs them, and an agreement's content the first time a
+    briefing lists it: a run building a few briefings builds few agreements.
+    """
 
     def __init__(self, model: Model, as_of: str) -> None:
         self.m = model
         self.as_of = as_of
         self.event = single_event(model)
-        self.dataset = dataset_name(model)
+        self.dataset = _dataset_of(self.event)
         self.display = model.display_names
-        self.part_by_agreement: dict[str, list[tuple[str, str, str, str]]] = {}
-        part = model.participation
-        for aid, pid, role, cert, note in zip(
-                *(part[c].tolist() for c in ("agreement_id", "party_id", "role", "certainty",
-                                             "note")), strict=True):
-            self.part_by_agreement.setdefault(aid, []).append((pid, role, cert, note))
-        self.targets_by_agreement: dict[str, list[BriefingTarget]] = {}
-        t = model.targets
-        for aid, desc, metric, value, unit, year in zip(
-                *(t[c].tolist() for c in ("agreement_id", "description", "metric", "value",
-                                          "unit", "target_year")), strict=True):
-            self.targets_by_agreement.setdefault(aid, []).append(BriefingTarget(
-                desc, metric, None if pd.isna(value) else float(value), unit,
-                None if pd.isna(year) else int(year)))
-        self.themes_by_agreement: dict[str, list[str]] = {}
-        at = model.agreement_themes
-        for aid, tid in zip(at["agreement_id"].tolist(), at["theme_id"].tolist(), strict=True):
-            self.themes_by_agreement.setdefault(aid, []).append(tid)
-        self.top_themes = set(model.top_themes)
-        from .figures import overview_figures
-
-        self.overview = overview_figures(model)
-        self.party_rows = party_figures(model).to_dict("index")
-        self.theme_rows = theme_figures(model).to_dict("index")
-        self.country_rows = country_figures(model).to_dict("index")
-        parties = model.data.parties
-        self.party_country = dict(zip(parties["party_id"].tolist(),
-                                      parties["country"].tolist(), strict=True))
-        self.party_kind = dict(zip(parties["party_id"].tolist(), parties["kind"].tolist(),
-                                   strict=True))
         themes = model.data.themes
         self.theme_name = dict(zip(themes["theme_id"].tolist(), themes["name"].tolist(),
                                    strict=True))
-        self._sources_frame = model.data.sources
+        self.base: dict[int, BriefingAgreement] = {}
+        self._party_cache: dict[tuple[str, str, str, str], BriefingParty] = {}
         self._sources: dict[str, BriefingSource] | None = None
-        a = model.data.agreements
-        self.columns = {c: a[c].tolist() for c in (
-            "title", "kind", "signed_on", "status", "event", "location", "summary", "themes",
-            "source_ids")}
-        ids = a["agreement_id"].tolist()
-        self.row_of = {aid: n for n, aid in enumerate(ids)}
-        self.kind_of = dict(zip(ids, self.columns["kind"], strict=True))
-        self.signed_on = dict(zip(ids, self.columns["signed_on"], strict=True))
-        self.title_of = dict(zip(ids, self.columns["title"], strict=True))
-        self.status_of = dict(zip(ids, self.columns["status"], strict=True))
-        self.base: dict[str, BriefingAgreement] = {}
-        self._party_cache: dict[tuple, BriefingParty] = {}
-        # one order everywhere (ORDER): newest first, undated last, discussions among the
-        # others by date, then by title and id; ranked once here, so that each briefing
-        # sorts plain integers
-        ranked = sorted(ids, key=lambda aid: (self.title_of[aid], aid))
-        ranked.sort(key=lambda aid: self.signed_on[aid], reverse=True)
-        ranked.sort(key=lambda aid: not self.signed_on[aid])
-        self.rank = {aid: n for n, aid in enumerate(ranked)}
-        # each agreement's party ids, for counting partners
-        self.party_ids = {aid: frozenset(p[0] for p in parts)
-                          for aid, parts in self.part_by_agreement.items()}
-        self.inferred = {aid: n for aid, parts in self.part_by_agreement.items()
-                         if (n := sum(p[2] == "inferred" for p in parts))}
+        self._targets: dict[int, BriefingTarget] = {}
+
+    # ------------------------------------------------------------ look-ups, made once
+    @cached_property
+    def columns(self) -> dict[str, np.ndarray]:
+        """The agreements' columns a briefing shows, by position (no copy)."""
+        a = self.m.data.agreements
+        return {c: a[c].to_numpy(dtype=object) for c in (
+            "agreement_id", "title", "kind", "signed_on", "status", "event", "location",
+            "summary", "themes", "source_ids")}
+
+    @cached_property
+    def discussion(self) -> np.ndarray:
+        """Position -> True for a discussion."""
+        return self.columns["kind"] == DISCUSSION
+
+    @cached_property
+    def ranked(self) -> tuple[np.ndarray, np.ndarray]:
+        """ORDER, the one order everywhere: the positions newest first, undated last,
+        discussions among the others by date, then by title and id; and each position's
+        rank in it (a briefing sorts its ranks, plain integers)."""
+        columns = self.columns
+        signed_on, title = columns["signed_on"], columns["title"]
+        # codes in the order of the values (pandas sorts the distinct strings as Python does)
+        date_code = pd.factorize(signed_on, sort=True)[0]
+        title_code = pd.factorize(title, sort=True)[0]
+        order = np.lexsort((title_code, -date_code, signed_on == ""))
+        # agreements of the same date and title, by id
+        tied = ((date_code[order[1:]] == date_code[order[:-1]])
+                & (title_code[order[1:]] == title_code[order[:-1]]))
+        if tied.any():
+            ties = order[np.flatnonzero(np.concatenate(([False], tied)) | np.concatenate((
+                tied, [False])))]
+            id_code = np.zeros(len(order), dtype=np.int64)
+            id_code[ties] = pd.factorize(columns["agreement_id"][ties], sort=True)[0]
+            order = np.lexsort((id_code, title_code, -date_code, signed_on == ""))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return order, rank
+
+    @cached_property
+    def taking_part(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                   list[str]]:
+        """The distinct (agreement, party) pairs as positions, grouped by agreement (see
+        _grouped), and each party's country as a code into the list of countries ("" among
+        them)."""
+        pairs = taking_part(self.m)
+        a = pairs["a"].to_numpy()
+        country_code, countries = pd.factorize(self.m.parties["country"].to_numpy(dtype=object))
+        return (a, pairs["p"].to_numpy(), *self._grouped(a), country_code, list(countries))
+
+    @cached_property
+    def party_ids(self) -> list[str]:
+        """Party position (in model.parties) -> its id."""
+        return self.m.parties.index.tolist()
+
+    @cached_property
+    def party_names(self) -> tuple[np.ndarray, np.ndarray]:
+        """Party position -> its display name, and where that name sorts among them."""
+        names = np.array([self.display[p] for p in self.party_ids], dtype=object)
+        return names, pd.factorize(names, sort=True)[0]
+
+    @cached_property
+    def party_position(self) -> dict[str, int]:
+        return {pid: n for n, pid in enumerate(self.party_ids)}
+
+    @cached_property
+    def party_kind_country(self) -> dict[str, tuple[str, str]]:
+        parties = self.m.data.parties
+        return dict(zip(parties["party_id"].tolist(), zip(
+            parties["kind"].tolist(), parties["country"].tolist(), strict=True), strict=True))
+
+    @cached_property
+    def inferred(self) -> np.ndarray:
+        """Position -> how many of its participations are inferred."""
+        where, certainty = self.participation[2], self.participation[3][2]
+        return np.bincount(where[certainty == "inferred"], minlength=len(self.discussion))
+
+    @cached_property
+    def participation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                     tuple[np.ndarray, ...]]:
+        """Participation rows grouped by agreement (see _grouped), each row's agreement
+        position, and the columns a briefing shows."""
+        part = self.m.participation
+        where = self._positions_of(part["agreement_id"])
+        return *self._grouped(where), where, tuple(part[c].to_numpy(dtype=object) for c in (
+            "party_id", "role", "certainty", "note"))
+
+    @cached_property
+    def targets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each target row's agreement position, and the rows grouped by agreement (see
+        participation)."""
+        where = self._positions_of(self.m.targets["agreement_id"])
+        return where, *self._grouped(where)
+
+    def target(self, row: int) -> BriefingTarget:
+        """The target of this row of the targets as a briefing shows it, built once."""
+        built = self._targets.get(row)
+        if built is None:
+            desc, metric, value, unit, year = (column[row] for column in self.target_columns)
+            built = self._targets[row] = BriefingTarget(
+                desc, metric, None if pd.isna(value) else float(value), unit,
+                None if pd.isna(year) else int(year))
+        return built
+
+    @cached_property
+    def target_columns(self) -> tuple[list, ...]:
+        t = self.m.targets
+        return tuple(t[c].tolist() for c in ("description", "metric", "value", "unit",
+                                             "target_year"))
+
+    @cached_property
+    def top_themes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """The agreements' (expanded) themes that are top-level ones: the rows grouped by
+        agreement (see _grouped), each row's top-level theme name as a code into the list
+        of names."""
+        at = self.m.agreement_themes
+        names = [self.theme_name[t] for t in self.m.top_themes]
+        name_code, distinct = pd.factorize(pd.Series(names, dtype=object))
+        code_of = dict(zip(self.m.top_themes, name_code.tolist(), strict=True))
+        theme, themes = pd.factorize(at["theme_id"])
+        codes = np.array([code_of.get(t, -1) for t in themes], dtype=np.int64)[theme]
+        top = codes >= 0
+        return (*self._grouped(self._positions_of(at["agreement_id"][top])), codes[top],
+                list(distinct))
+
+    @cached_property
+    def theme_rows(self) -> dict[str, dict[str, int]]:
+        return theme_figures(self.m).to_dict("index")
+
+    @cached_property
+    def country_rows(self) -> dict[str, dict[str, int]]:
+        return country_figures(self.m).to_dict("index")
+
+    @cached_property
+    def party_rows(self) -> tuple[list[str], np.ndarray]:
+        """The parties' figures: their labels, and a row per party position."""
+        frame = party_figures(self.m)
+        return list(frame.columns), frame.to_numpy()
+
+    @cached_property
+    def kinds(self) -> tuple[np.ndarray, list[str]]:
+        code, distinct = pd.factorize(self.columns["kind"])
+        return code, list(distinct)
+
+    @cached_property
+    def statuses(self) -> tuple[np.ndarray, list[str]]:
+        code, distinct = pd.factorize(self.columns["status"])
+        return code, list(distinct)
+
+    def _positions_of(self, ids: Iterable[str]) -> np.ndarray:
+        """The positions of these agreement ids (KeyError for one not in the data)."""
+        ids = ids if isinstance(ids, pd.Series) else list(ids)
+        where = self.m.agreements.index.get_indexer(ids)
+        if len(where) and where.min() < 0:
+            raise KeyError(next(a for a, n in zip(ids, where, strict=True) if n < 0))
+        return where
+
+    def _grouped(self, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows grouped by the agreement position `where` gives each: rows[starts[n]:
+        starts[n + 1]] are agreement n's, in their order."""
+        starts = np.zeros(len(self.discussion) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(where, minlength=len(self.discussion)), out=starts[1:])
+        return np.argsort(where, kind="stable"), starts
 
     def source(self, source_id: str) -> BriefingSource:
         if self._sources is None:
             self._sources = {r["source_id"]: BriefingSource(r["publisher"], r["title"], r["url"],
                                                             r["published_on"])
-                             for r in self._sources_frame.to_dict("records")}
+                             for r in self.m.data.sources.to_dict("records")}
         return self._sources[source_id]
 
-    def base_agreement(self, aid: str) -> BriefingAgreement:
-        """The agreement as plain values (pandas look-ups per cell are slow), built once."""
-        built = self.base.get(aid)
+    # ------------------------------------------------------------ agreements
+    def base_agreement(self, row: int) -> BriefingAgreement:
+        """The agreement at this position as plain values, built once."""
+        built = self.base.get(row)
         if built is not None:
             return built
-        columns, row = self.columns, self.row_of[aid]
+        columns = self.columns
+        rows, starts, _, (party, role, certainty, note) = self.participation
         members = []
-        for pid, role, cert, note in self.part_by_agreement.get(aid, []):
-            key = (pid, role, cert, note)
-            party = self._party_cache.get(key)
-            if party is None:
-                kind, code = self.party_kind[pid], self.party_country[pid]
-                party = self._party_cache[key] = BriefingParty(
+        for n in rows[starts[row]:starts[row + 1]].tolist():
+            key = (party[n], role[n], certainty[n], note[n])
+            shown = self._party_cache.get(key)
+            if shown is None:
+                pid = key[0]
+                kind, code = self.party_kind_country[pid]
+                shown = self._party_cache[key] = BriefingParty(
                     pid, self.display[pid], kind, code,
-                    country_name(party_country_code(kind, code)), role, cert, note)
-            members.append(party)
-        built = self.base[aid] = BriefingAgreement(
-            aid, columns["title"][row], columns["kind"][row], columns["signed_on"][row],
-            columns["status"][row], columns["event"][row], columns["location"][row],
-            columns["summary"][row],
+                    country_name(party_country_code(kind, code)), *key[1:])
+            members.append(shown)
+        _, target_rows, target_starts = self.targets
+        built = self.base[row] = BriefingAgreement(
+            columns["agreement_id"][row], columns["title"][row],
+            columns["kind"][row], columns["signed_on"][row], columns["status"][row],
+            columns["event"][row], columns["location"][row], columns["summary"][row],
             tuple(self.theme_name[t] for t in columns["themes"][row]),
-            tuple(members), tuple(self.targets_by_agreement.get(aid, [])),
+            tuple(members),
+            tuple(map(self.target,
+                      target_rows[target_starts[row]:target_starts[row + 1]].tolist())),
             tuple(self.source(sid) for sid in columns["source_ids"][row]))
         return built
 
-    def agreement(self, aid: str, members: frozenset[str] | None,
+    def agreement(self, row: int, members: frozenset[str] | None,
                   subject_id: str) -> BriefingAgreement:
         """The agreement as a briefing shows it; in a party's, members below it marked `via`."""
-        base = self.base_agreement(aid)
+        base = self.base_agreement(row)
         if members is None or len(members) == 1:
             return base
         if not any(p.party_id in members and p.party_id != subject_id for p in base.parties):
@@ -358,6 +487,7 @@ class _Builder:
                         for p in base.parties)
         return dataclasses.replace(base, parties=parties)
 
+    # ------------------------------------------------------------ briefings
     def build(self, plan: Plan, changes: tuple[str, ...] | None = None) -> Briefing:
         m = self.m
         scope, subject_id, members = plan.scope, plan.subject_id, plan.members
@@ -368,57 +498,63 @@ class _Builder:
             subject = country_name(subject_id.upper())
         elif scope == "theme":
             subject = self.theme_name[subject_id]
-        order = sorted(plan.agreement_ids, key=self.rank.__getitem__)
-        kind_of = self.kind_of
-        signed = [a for a in order if kind_of[a] != DISCUSSION]
-        discussions = [a for a in order if kind_of[a] == DISCUSSION]
+        ranked, rank = self.ranked
+        covered = plan.positions
+        order = ranked[np.sort(rank[covered])]
+        is_discussion = self.discussion[order]
+        signed, discussions = order[~is_discussion], order[is_discussion]
         # a country's parties are told by their country, not marked one by one
         marked = members if scope != "country" else None
-        listed = tuple(self.agreement(a, marked, subject_id) for a in order[:TABLE_ROWS_MAX])
+        listed = tuple(self.agreement(a, marked, subject_id)
+                       for a in order[:TABLE_ROWS_MAX].tolist())
         recent = None
         if len(order) > LARGE_BRIEFING:
             recent = tuple(self.agreement(a, marked, subject_id)
-                           for a in (signed or order)[:CARDS_IN_LARGE])
+                           for a in (signed if len(signed) else order)[:CARDS_IN_LARGE].tolist())
         # charts count agreements only (discussions have their own figure); partners are
         # named from agreements and discussions alike
-        partner_agreements: Counter[str] = Counter()
-        partner_any: Counter[str] = Counter()
-        code_count: Counter[str] = Counter()
-        party_country = self.party_country
-        for aid in order:
-            outside = self.party_ids.get(aid, frozenset())
-            if members is not None:
-                outside = outside - members
-            partner_any.update(outside)
-            if kind_of[aid] != DISCUSSION:
-                partner_agreements.update(outside)
-                code_count.update({party_country[p] for p in outside})
-        code_count.pop("", None)
+        pair_a, pair_p, pair_rows, pair_starts, party_code, codes = self.taking_part
+        rows = _gather(pair_rows, pair_starts, covered)
+        pair_a, pair_p = pair_a[rows], pair_p[rows]
+        if members is not None:
+            mine = np.zeros(len(m.parties), dtype=bool)
+            mine[[n for p in members if (n := self.party_position.get(p)) is not None]] = True
+            outside = ~mine[pair_p]
+            pair_a, pair_p = pair_a[outside], pair_p[outside]
+        of_agreement = ~self.discussion[pair_a]
+        partner_agreements = np.bincount(pair_p[of_agreement], minlength=len(m.parties))
+        # the chart's order (agreements, then name); partners of discussions only come last
+        names, name_rank = self.party_names
+        present = np.flatnonzero(np.bincount(pair_p, minlength=len(names)))
+        n_agreements = partner_agreements[present]
+        present = present[np.lexsort((name_rank[present], -n_agreements))]
+        partners = list(zip(names[present].tolist(), partner_agreements[present].tolist(),
+                            strict=True))
+        # agreements per partner country (each agreement once per country)
+        n_codes = max(len(codes), 1)
+        distinct = _distinct(pair_a[of_agreement] * n_codes + party_code[pair_p[of_agreement]])
+        code_count = np.bincount(distinct % n_codes, minlength=len(codes))
         country_count: Counter[str] = Counter()
-        for code, n in code_count.items():
-            country_count[country_name(code)] += n
-        theme_count: Counter[str] = Counter()
-        for aid in signed:
-            for tid in self.themes_by_agreement.get(aid, []):
-                if tid in self.top_themes:
-                    theme_count[self.theme_name[tid]] += 1
+        for code, n in zip(codes, code_count.tolist(), strict=True):
+            if code and n:
+                country_count[country_name(code)] += n
+        theme_count = self.theme_count(signed)
         by_theme = tuple((self.theme_name[t], theme_count[self.theme_name[t]])
                          for t in m.top_themes)
         subthemes = self.subthemes(scope, subject_id)
-        kind_count = Counter(kind_of[a] for a in order)
-        targets = [t for aid in signed for t in self.targets_by_agreement.get(aid, [])]
+        kind_code, kind_names = self.kinds
+        kind_count = {kind_names[k]: n for k, n in enumerate(
+            np.bincount(kind_code[order], minlength=len(kind_names)).tolist()) if n}
         title_scope = subject if scope != "overview" else self.dataset
-        what = "Agreements and discussions" if discussions else "Agreements"
+        what = "Agreements and discussions" if len(discussions) else "Agreements"
         at = f" at {self.event}" if self.event else ""
         title = (f"{subject}: {what.lower()}{at}" if scope != "overview" else f"{what}{at}")
         figures = self.figures(scope, subject_id, members)
-        # the chart's order (agreements, then name); partners of discussions only come last
-        partners = sorted(((self.display[p], partner_agreements[p]) for p in partner_any),
-                          key=lambda kv: (-kv[1], kv[0]))
-        inferred = sum(self.inferred.get(aid, 0) for aid in order)
+        inferred = int(self.inferred[covered].sum())
         summary = self.sentences(scope, subject, signed, discussions, partners, figures,
-                                 theme_count, targets, members, subject_id, inferred)
-        if subthemes and (signed or discussions):
+                                 theme_count, _gather(*self.targets[1:], signed), members,
+                                 subject_id, inferred)
+        if subthemes and (len(signed) or len(discussions)):
             if scope == "theme":
                 text = "Finer themes, agreements under each: " + "; ".join(
                     f"{theme} ({n:,})" for theme, n in subthemes) + "."
@@ -443,8 +579,20 @@ class _Builder:
             changes=changes,
             keywords=tuple(dict.fromkeys(filter(None, (self.event, scope, subject,
                                                        title_scope)))),
-            count=len(order), with_discussions=bool(discussions), recent=recent,
+            count=len(order), with_discussions=bool(len(discussions)), recent=recent,
         )
+
+    def theme_count(self, signed: np.ndarray) -> Counter[str]:
+        """The agreements (positions, in ORDER) under each top-level theme, by name; the
+        names in the order the agreements first have them (a Counter's order, the
+        summary's on ties)."""
+        rows, starts, name_code, names = self.top_themes
+        met = name_code[_gather(rows, starts, signed)]
+        count = np.bincount(met, minlength=len(names))
+        first = np.full(len(names), len(met), dtype=np.int64)
+        np.minimum.at(first, met, np.arange(len(met)))
+        return Counter({names[n]: int(count[n])
+                        for n in sorted(np.flatnonzero(count).tolist(), key=first.__getitem__)})
 
     def subthemes(self, scope: str, subject_id: str) -> tuple[tuple[str, int], ...]:
         """The finer themes a theme briefing shows (all, in tree order, with agreements), or
@@ -471,30 +619,32 @@ class _Builder:
         """The key figures, taken from figures.py under the labels the workbook uses."""
         if scope == "overview":
             shown = (AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS)
-            values = {f.label: f.value for f in self.overview}
+            values = {f.label: f.value for f in overview_figures(self.m)}
             return tuple((label, f"{values[label]:,}") for label in shown)
         if scope == "theme":
             row = self.theme_rows[subject_id]
             return tuple((label, f"{row[label]:,}") for label in (
                 AGREEMENTS, DISCUSSIONS, PARTIES_TAKING_PART, COUNTRIES, TARGETS))
         if scope == "country":
-            row, suffix = self.country_rows[subject_id.upper()], ""
+            row = self.country_rows[subject_id.upper()]
             return tuple((label, f"{row[label]:,}") for label in (
                 AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
-        row = self.party_rows[subject_id]
+        labels, table = self.party_rows
+        row = dict(zip(labels, table[self.party_position[subject_id]].tolist(), strict=True))
         suffix = ROLLED_UP if members is not None and len(members) > 1 else ""
         return tuple((label + suffix, f"{row[label + suffix]:,}") for label in (
             AGREEMENTS, DISCUSSIONS, PARTNERS, PARTNER_COUNTRIES, TARGETS))
 
-    def sentences(self, scope: str, subject: str, signed: list[str], discussions: list[str],
+    def sentences(self, scope: str, subject: str, signed: np.ndarray, discussions: np.ndarray,
                   partners: list[tuple[str, int]], figures: tuple[tuple[str, str], ...],
-                  themes: Counter[str], targets: list[BriefingTarget],
+                  themes: Counter[str], targets: np.ndarray,
                   members: frozenset[str] | None, subject_id: str,
                   inferred: int) -> tuple[str, ...]:
         """The executive summary, with the briefing's own key figures (never recounted).
-        `signed` and `discussions` are agreement ids, in the briefing's order."""
+        `signed` and `discussions` are agreement positions, in the briefing's order;
+        `targets` the target rows of the signed ones, in that order too."""
         value = {label.removesuffix(ROLLED_UP): text for label, text in figures}
-        if not signed and not discussions:  # an empty briefing says so, and only that
+        if not len(signed) and not len(discussions):  # an empty briefing says so, and only that
             return ((f"No agreement in this data set is under {subject}." if scope == "theme"
                      else "This data set holds no agreement." if scope == "overview"
                      else f"No agreement in this data set has a party from {subject}."
@@ -502,25 +652,28 @@ class _Builder:
                      else f"{subject} takes part in no agreement in this data set."),)
         at = f" at {self.event}" if self.event else ""
         counted = plural(len(signed), "agreement")
-        if discussions:
+        if len(discussions):
             counted += f" and {plural(len(discussions), 'discussion')}"
-        statuses = status_phrase(self.status_of[a] for a in signed)
-        status_note = f" ({statuses})" if signed else ""
+        status_code, status_names = self.statuses
+        statuses = status_counts_phrase(dict(zip(status_names, np.bincount(
+            status_code[signed], minlength=len(status_names)).tolist(), strict=True)))
+        status_note = f" ({statuses})" if len(signed) else ""
         out: list[str] = []
         if scope in ("overview", "theme"):
             parties = _count_words(value[PARTIES_TAKING_PART], "party", "parties")
             countries = _count_words(value[COUNTRIES], "country", "countries")
             lead = ("This briefing covers" if scope == "overview"
                     else f"Under the theme {subject}, this briefing covers")
-            if signed or discussions:
+            if len(signed) or len(discussions):
                 out.append(f"{lead} {counted} recorded{at}{status_note}, with {parties} "
                            f"taking part from {countries}.")
             else:
                 out.append(f"No agreement or discussion{at} is recorded under the theme "
                            f"{subject}." if scope == "theme" else
                            f"No agreement or discussion{at} is recorded.")
-            if discussions and scope == "theme":
-                titles = join_names([f"\u201c{self.title_of[d]}\u201d" for d in discussions[:3]])
+            if len(discussions) and scope == "theme":
+                titles = join_names([f"\u201c{t}\u201d"
+                                     for t in self.columns["title"][discussions[:3]]])
                 others = f" and {len(discussions) - 3:,} more" if len(discussions) > 3 else ""
                 out.append(f"Discussions under it: {titles}{others}.")
         else:
@@ -528,7 +681,7 @@ class _Builder:
             if scope == "country":
                 out.append(f"{plural(len(members or ()), 'party', 'parties')} from {subject} "
                            f"took part in {counted}{at}{status_note}.")
-            elif not signed and not discussions:
+            elif not len(signed) and not len(discussions):
                 out.append(f"{subject} took part in no agreement recorded{at}.")
             else:
                 sentence = f"{subject} took part in {counted}{at}{status_note}"
@@ -548,15 +701,18 @@ class _Builder:
         named = [f"{name} ({n:,})" for name, n in themes.most_common() if n]
         if named and scope != "theme":
             out.append(f"Agreements by theme: {join_names(named)}.")
-        if targets:
-            listed = [t.text for t in targets] if len(targets) <= TARGETS_LISTED else []
+        if len(targets):
+            listed = ([self.target(n).text for n in targets.tolist()]
+                      if len(targets) <= TARGETS_LISTED else [])
+            t = self.m.targets
             out.append(("Target: " if len(targets) == 1 else "Targets: ") + targets_sentence(
-                [t.value for t in targets], [t.unit for t in targets], listed))
+                t["value"].to_numpy()[targets].tolist(),
+                t["unit"].to_numpy(dtype=object)[targets].tolist(), listed))
         else:
             out.append("No target is recorded.")
-        open_ = [a for a in signed if self.status_of[a] == "open"]
-        if open_:
-            noun = ("declaration" if all(self.kind_of[a] == "declaration" for a in open_)
+        open_ = signed[self.columns["status"][signed] == "open"]
+        if len(open_):
+            noun = ("declaration" if (self.columns["kind"][open_] == "declaration").all()
                     else "agreement")
             out.append(f"{plural(len(open_), noun)} "
                        f"{'is' if len(open_) == 1 else 'are'} open for others to join.")
@@ -570,16 +726,50 @@ def _count_words(text: str, one: str, many: str) -> str:
     return f"{text} {one if text == '1' else many}"
 
 
-@dataclass(frozen=True)
+def _gather(rows: np.ndarray, starts: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The rows of these agreements (see _Builder._grouped), agreement by agreement in
+    the order given, each one's in its own order."""
+    begin = starts[positions]
+    length = starts[positions + 1] - begin
+    ends = np.cumsum(length)
+    return rows[np.repeat(begin - ends + length, length) + np.arange(ends[-1] if len(ends) else 0)]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct integers, in order (numpy's unique is several times slower)."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+
+
+@dataclass(frozen=True, eq=False)
 class Plan:
     """A briefing the run makes, known before its content is built: which agreements it
-    covers and, for a party or a country, which parties count as its own."""
+    covers and, for a party or a country, which parties count as its own.
+
+    The agreements are their positions in model.agreements, ascending (a routine run
+    plans thousands of briefings; sets of their ids cost more than the rest of planning).
+    """
 
     name: str
     scope: str
     subject_id: str
-    agreement_ids: frozenset[str]
+    positions: np.ndarray = field(repr=False)
     members: frozenset[str] | None  # a party and the parties below it; a country's parties
+    ids: np.ndarray = field(repr=False)  # model.agreements' ids, by position (shared)
+
+    @cached_property
+    def agreement_ids(self) -> frozenset[str]:
+        """The ids of the agreements it covers."""
+        return frozenset(self.ids[self.positions])
+
+    def covers(self, positions: np.ndarray) -> np.ndarray:
+        """Whether it covers each of these agreement positions."""
+        if not len(self.positions):
+            return np.zeros(len(positions), dtype=bool)
+        at = np.minimum(np.searchsorted(self.positions, positions), len(self.positions) - 1)
+        return self.positions[at] == positions
 
 
 def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]:
@@ -588,38 +778,52 @@ def plan_briefings(model: Model, scopes: tuple[str, ...] = SCOPES) -> list[Plan]
     company, or party for every other kind); one per country with a party in some
     agreement; one per top-level theme."""
     out: list[Plan] = []
+    ids = model.agreements.index.to_numpy(dtype=object)
     if "overview" in scopes:
-        out.append(Plan("overview", "overview", "", frozenset(model.agreements.index), None))
-    pairs = model.participation[["agreement_id", "party_id"]]
-    agreements_of: dict[str, set[str]] = {}
-    for aid, pid in zip(pairs["agreement_id"].tolist(), pairs["party_id"].tolist(),
-                        strict=True):
-        agreements_of.setdefault(pid, set()).add(aid)
+        out.append(Plan("overview", "overview", "", np.arange(len(ids)), None, ids))
+    # each party's agreements: the distinct (agreement, party) pairs as positions, by party
+    pairs = taking_part(model)
+    party = pairs["p"].to_numpy()
+    by_party = pairs["a"].to_numpy()[np.argsort(party, kind="stable")]
+    starts = np.zeros(len(model.parties) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(party, minlength=len(model.parties)), out=starts[1:])
+    bounds = starts.tolist()
+    party_ids = model.parties.index
+    position = {pid: n for n, pid in enumerate(party_ids)}
+    takes_part = (starts[1:] > starts[:-1]).tolist()
+
+    def agreements_of(parties: Iterable[int | None]) -> np.ndarray:
+        """The agreements of these parties (positions; None for one not in the register)."""
+        parts = [by_party[bounds[p]:bounds[p + 1]] for p in parties
+                 if p is not None and takes_part[p]]
+        if len(parts) == 1:
+            return np.sort(parts[0])
+        return _distinct(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
     kinds = model.parties["kind"]
     for scope in ("ministry", "company", "party"):
         if scope not in scopes:
             continue
-        for pid in model.parties.index[kinds.map(party_scope) == scope]:
+        for pid in party_ids[kinds.map(party_scope) == scope]:
             members = frozenset({pid, *model.parties_below(pid)})
-            ids = frozenset().union(*(agreements_of.get(p, ()) for p in members))
-            if ids:
-                out.append(Plan(f"{scope}-{pid}", scope, pid, ids, members))
+            covered = agreements_of(position.get(p) for p in members)
+            if len(covered):
+                out.append(Plan(f"{scope}-{pid}", scope, pid, covered, members, ids))
     if "country" in scopes:
-        by_country: dict[str, set[str]] = {}
-        for pid, code in zip(model.parties.index, model.parties["country"], strict=True):
-            if code and pid in agreements_of:
-                by_country.setdefault(code, set()).add(pid)
+        by_country: dict[str, list[int]] = {}
+        for p, code in enumerate(model.parties["country"].tolist()):
+            if code and takes_part[p]:
+                by_country.setdefault(code, []).append(p)
         for code in sorted(by_country):
-            members = frozenset(by_country[code])
-            ids = frozenset().union(*(agreements_of[p] for p in members))
-            out.append(Plan(f"country-{code.lower()}", "country", code.lower(), ids, members))
+            out.append(Plan(f"country-{code.lower()}", "country", code.lower(),
+                            agreements_of(by_country[code]),
+                            frozenset(party_ids[by_country[code]]), ids))
     if "theme" in scopes:
-        under: dict[str, list[str]] = {}
         at = model.agreement_themes
-        for aid, tid in zip(at["agreement_id"].tolist(), at["theme_id"].tolist(), strict=True):
-            under.setdefault(tid, []).append(aid)
+        theme = at["theme_id"].to_numpy(dtype=object)
         for tid in model.top_themes:
-            out.append(Plan(f"theme-{tid}", "theme", tid, frozenset(under.get(tid, ())), None))
+            under = model.agreements.index.get_indexer(at["agreement_id"][theme == tid])
+            out.append(Plan(f"theme-{tid}", "theme", tid, _distinct(under), None, ids))
     return out
 
 

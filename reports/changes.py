@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .snapshot import KEYS, Compared
 
 if TYPE_CHECKING:
@@ -212,26 +214,37 @@ def _relevant_changes(model: Model, plans: list[Plan], changes: list[Change],
     for pid, code in then.party_country.items():
         countries_parties.setdefault(code, set()).add(pid)
     nothing: frozenset[str] = frozenset()
+    # the changes' agreements in the data now, as positions: (change, position) pairs
+    index = model.agreements.index
+    change_of, position = [], []
+    for n, c in enumerate(changes):
+        for a in c.agreements:
+            if a in index:
+                change_of.append(n)
+                position.append(index.get_loc(a))
+    changed_at, changed_positions = np.array(change_of, dtype=np.int64), np.array(position,
+                                                                                  dtype=np.int64)
     out = []
     for plan in plans:
         if plan.scope == "overview" or not changes:
             out.append(changes)
             continue
-        now = plan.agreement_ids
+        # the changes of an agreement it covers now
+        now = set(changed_at[plan.covers(changed_positions)].tolist())
         if plan.scope == "theme":
             under_then = old_by_theme.get(plan.subject_id, nothing)
             theme_rows = {t for t, chain in model.theme_ancestors.items()
                           if plan.subject_id in chain}
-            out.append([c for c in changes
-                        if any(a in now or a in under_then for a in c.agreements)
+            out.append([c for n, c in enumerate(changes)
+                        if n in now or any(a in under_then for a in c.agreements)
                         or (c.table == "themes" and c.id in theme_rows)])
             continue
         members = (countries_parties.get(plan.subject_id.upper(), nothing)
                    if plan.scope == "country" else plan.members or nothing)
         # an agreement it covers now, or one a party of its own took part in then
-        out.append([c for c in changes if not members.isdisjoint(c.parties)
-                    or any(a in now or not members.isdisjoint(old_parties.get(a, nothing))
-                           for a in c.agreements)])
+        out.append([c for n, c in enumerate(changes) if not members.isdisjoint(c.parties)
+                    or n in now or any(not members.isdisjoint(old_parties.get(a, nothing))
+                                       for a in c.agreements)])
     return out
 
 

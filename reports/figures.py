@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,7 +204,7 @@ def _targets_per_agreement(model: Model) -> pd.Series:
     return _memo(model, "targets per agreement", make)
 
 
-def _taking_part(model: Model) -> pd.DataFrame:
+def taking_part(model: Model) -> pd.DataFrame:
     """The distinct participation pairs as integer positions: `a` of the agreement in
     model.agreements, `p` of the party in model.parties (joins on text are several
     times slower)."""
@@ -213,12 +213,6 @@ def _taking_part(model: Model) -> pd.DataFrame:
         return pd.DataFrame({"a": model.agreements.index.get_indexer(pairs["agreement_id"]),
                              "p": model.parties.index.get_indexer(pairs["party_id"])})
     return _memo(model, "taking part", make)
-
-
-def taking_part_positions(model: Model) -> pd.DataFrame:
-    """The distinct participation pairs as positions `a` (model.agreements) and `p`
-    (model.parties), in the order of participation_pairs."""
-    return _taking_part(model)
 
 
 def _agreement_counts(model: Model, key: np.ndarray, a: np.ndarray, n: int
@@ -249,13 +243,13 @@ def _group_figures(model: Model, groups: pd.DataFrame, index: pd.Index) -> pd.Da
     party below it. A group's agreements are its members'; its partners are the other
     parties of those agreements and discussions, outside the group.
     """
-    parties, taking_part = model.parties.index, _taking_part(model)
+    parties, pairs = model.parties.index, taking_part(model)
     group_codes, labels = pd.factorize(groups["group"])
     n = len(labels)
     member = pd.DataFrame({"g": group_codes, "p": parties.get_indexer(groups["member"])})
-    mine = member.merge(taking_part, on="p")[["g", "a"]].drop_duplicates()
+    mine = member.merge(pairs, on="p")[["g", "a"]].drop_duplicates()
     counts = _agreement_counts(model, mine["g"].to_numpy(), mine["a"].to_numpy(), n)
-    others = mine.merge(taking_part, on="a")
+    others = mine.merge(pairs, on="a")
     within = np.isin(others["g"].to_numpy() * len(parties) + others["p"].to_numpy(),
                      member["g"].to_numpy() * len(parties) + member["p"].to_numpy())
     outside = others.loc[~within, ["g", "p"]].drop_duplicates()
@@ -303,7 +297,7 @@ def _scope_figures(model: Model, pairs: pd.DataFrame, key: str, index: Iterable[
                          "a": model.agreements.index.get_indexer(pairs["agreement_id"])}
                         ).drop_duplicates()
     counts = _agreement_counts(model, mine["k"].to_numpy(), mine["a"].to_numpy(), n)
-    taken = mine.merge(_taking_part(model), on="a")[["k", "p"]].drop_duplicates()
+    taken = mine.merge(taking_part(model), on="a")[["k", "p"]].drop_duplicates()
     k, p = taken["k"].to_numpy(), taken["p"].to_numpy()
     table = pd.DataFrame({
         AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
@@ -379,5 +373,10 @@ def status_phrase(statuses: Iterable[str]) -> str:
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
+    return status_counts_phrase(counts)
+
+
+def status_counts_phrase(counts: Mapping[str, int]) -> str:
+    """status_phrase of the statuses counted: status -> how many."""
     return ", ".join(f"{counts[s]:,} {STATUS_WORDS.get(s, s)}" for s in STATUS_WORDS
                      if counts.get(s))

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from .briefings import Plan
     from .changes import Change, Then
@@ -40,13 +42,17 @@ def standing(plans: list[Plan], lines: dict[str, tuple[str, ...]], changes: list
         return {}
     old = {f.get("path"): f for f in previous.get("files", []) if f.get("kind") == "briefing"}
     agreements, parties = touched(changes, then, model)
+    # the agreements touched that are in the data now (a plan covers no other), by position
+    where = model.agreements.index.get_indexer(list(agreements))
+    is_touched = np.zeros(len(model.agreements), dtype=bool)
+    is_touched[where[where >= 0]] = True
     out: dict[str, dict] = {}
     for plan in plans:
         entry = old.get(f"briefings/{plan.name}.pdf")
         if (entry is None or not entry.get("version") or lines.get(plan.name) != ()
                 or entry.get("changes") != []):
             continue
-        if not plan.agreement_ids.isdisjoint(agreements):
+        if is_touched[plan.positions].any():
             continue
         if plan.members is not None and not plan.members.isdisjoint(parties):
             continue

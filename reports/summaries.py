@@ -69,7 +69,7 @@ def _memo(model: Model, key: str, make: Callable[[], T]) -> T:
 
 def _taking_part(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The distinct participation pairs, in their order, as positions (a, p)."""
-    pairs = figures.taking_part_positions(model)
+    pairs = figures.taking_part(model)
     return pairs["a"].to_numpy(), pairs["p"].to_numpy()
 
 

@@ -31,6 +31,7 @@ from reports.model import Model
 from reports.render.charts import bar_chart
 from reports.render.fonts import missing_glyphs
 from reports.render.pdf import Rendered, render_briefing, render_briefings
+from reports.validate import DataSet
 from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
 
 AS_OF = "2024-11-27"
@@ -483,3 +484,24 @@ def test_the_font_cache_is_the_one_in_use() -> None:
         # subsets and their PDF objects built once per process, not once per briefing
         assert isinstance(pdfmetrics.getFont(face), fonts._CachedTTFont), face
     assert fonts.font_folder() == fonts.FONT_FOLDER  # the project's own files
+
+
+def test_one_order_on_ties_and_whatever_the_order_of_the_rows(
+        bundled_dataset: DataSet) -> None:
+    """ORDER: newest first, undated last, then by title, then by id; and a briefing is the
+    same whatever the order of the agreements' rows in the data."""
+    agreements = bundled_dataset.agreements.copy()
+    n = len(agreements)
+    agreements["title"] = ["Same title" if i % 2 else f"Title {i % 3}" for i in range(n)]
+    agreements["signed_on"] = [("", "2024-11", "2024-11-01", "2024")[i % 4] for i in range(n)]
+    tied = Model(dataclasses.replace(bundled_dataset, agreements=agreements))
+    overview = build_briefings(tied, AS_OF, ("overview",))[0]
+    by_hand = sorted(zip(agreements["signed_on"], agreements["title"],
+                         agreements["agreement_id"], strict=True),
+                     key=lambda row: (row[1], row[2]))
+    by_hand.sort(key=lambda row: row[0], reverse=True)
+    by_hand.sort(key=lambda row: not row[0])
+    assert [a.agreement_id for a in overview.agreements] == [row[2] for row in by_hand]
+    reversed_rows = agreements.iloc[::-1].reset_index(drop=True)
+    again = Model(dataclasses.replace(bundled_dataset, agreements=reversed_rows))
+    assert build_briefings(again, AS_OF) == build_briefings(tied, AS_OF)
