@@ -16,12 +16,12 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import processes
 from . import publish as pub
@@ -34,8 +34,12 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .briefings import Plan
-    from .changes import Change
+    from .changes import Change, Then
     from .model import Model
+
+    # what a run learns of the last one: its changes and what the briefings need of its
+    # data; the reason its data cannot be read; None when there is no last run
+    Found = tuple[list[Change], Then] | str | None
 
 log = logging.getLogger(__name__)
 WORKBOOK = "agreements.xlsx"
@@ -165,19 +169,25 @@ class _Job(Generic[T]):
     `result()` returns the job's value or raises its exception. Leaving the `with`
     block stops a job still running (when something else failed), so that nothing
     outlives the run. The job's closure is inherited through fork, never pickled;
-    only its (small) value or exception comes back through a pipe.
+    only its (small) values or exception come back through a pipe.
+
+    A job may be a generator: it hands one value over early (`first()`, as soon as it
+    yields it) and goes on with the rest of its work; `result()` is what it returns.
     """
 
-    def __init__(self, job: Callable[[], T], *, background: bool) -> None:
+    def __init__(self, job: Callable[[], Any], *,
+                 background: bool, name: str = "workbook", staged: bool = False) -> None:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
+        self._staged = staged
+        self._generator: Generator[Any, None, T] | None = None
         if background and processes.fork_available():
             context = multiprocessing.get_context("fork")
             self._reader, writer = context.Pipe(duplex=False)
             self._process = context.Process(target=_job_child,
-                                            args=(job, writer, os.getpid()),
-                                            name="workbook", daemon=True)
+                                            args=(job, writer, os.getpid(), staged),
+                                            name=name, daemon=True)
             # the cyclic GC would otherwise write to every inherited object's header and
             # so copy the pages the child could share with this process (see gc.freeze)
             gc.freeze()
@@ -193,22 +203,48 @@ class _Job(Generic[T]):
         """True when the job runs in a child process (which has its own copy of the data)."""
         return self._process is not None
 
+    def first(self) -> object:
+        """The value a staged job hands over early."""
+        assert self._staged
+        if self._process is None:
+            self._generator = self._job()  # type: ignore[assignment]
+            assert self._generator is not None
+            return next(self._generator)
+        ok, value = self._receive()
+        if not ok:
+            self._value = (ok, value)  # result() raises it too
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
     def result(self) -> T:
         if self._process is None:
-            return self._job()
-        if self._value is None:
+            if not self._staged:
+                return self._job()  # type: ignore[return-value]
+            assert self._generator is not None, "first() comes before result()"
             try:
-                self._value = self._reader.recv()
-            except EOFError:
-                self._process.join()
-                raise ReportsError(f"the {self._process.name} writer stopped without a "
-                                   f"result (exit code {self._process.exitcode})") from None
+                next(self._generator)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            raise AssertionError("a staged job yields once")
+        if self._value is None:
+            self._value = self._receive()
             self._process.join()
         ok, value = self._value
         if not ok:
             assert isinstance(value, BaseException)
             raise value
         return value  # type: ignore[return-value]
+
+    def _receive(self) -> tuple[bool, object]:
+        assert self._process is not None
+        try:
+            received: tuple[bool, object] = self._reader.recv()
+        except EOFError:
+            self._process.join()
+            raise ReportsError(f"the {self._process.name} writer stopped without a "
+                               f"result (exit code {self._process.exitcode})") from None
+        return received
 
     def __enter__(self) -> _Job[T]:
         return self
@@ -219,19 +255,34 @@ class _Job(Generic[T]):
             self._process.join()
 
 
-def _job_child(job: Callable[[], object], writer: Connection, parent: int) -> None:
+def _job_child(job: Callable[[], object], writer: Connection, parent: int,
+               staged: bool = False) -> None:
     processes.die_with_parent(parent)
+
+    def send(outcome: tuple[bool, object]) -> None:
+        try:
+            writer.send(outcome)
+        except Exception as exc:  # an unpicklable value or exception: say what it was
+            writer.send((False, ReportsError(f"{outcome[1]!r} ({exc})")))
+
     try:
-        outcome: tuple[bool, object] = (True, job())
+        if staged:
+            generator = job()
+            assert isinstance(generator, Generator)
+            send((True, next(generator)))
+            try:
+                next(generator)
+                raise AssertionError("a staged job yields once")
+            except StopIteration as stop:
+                outcome: tuple[bool, object] = (True, stop.value)
+        else:
+            outcome = (True, job())
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         # the parent raises it again from its own stack: keep where it really happened,
         # for --debug
         exc.add_note("raised in the forked process:\n" + traceback.format_exc().rstrip())
         outcome = (False, exc)
-    try:
-        writer.send(outcome)
-    except Exception as exc:  # an unpicklable value or exception: say what it was
-        writer.send((False, ReportsError(f"{outcome[1]!r} ({exc})")))
+    send(outcome)
     writer.close()
 
 
@@ -279,88 +330,101 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
         # checked like the sources, before anything is written or sent
         contacts = read_contacts(settings.delivery.contacts, set(data.parties["party_id"]))
     warnings = [p for p in problems if not p.is_error]
-    with clock.stage("summaries"):
-        from .figures import compute_all
-
-        model = Model(data)
-        compute_all(model)
-        as_of = settings.as_of or _as_of(model)
-        snap = Snapshot(data)
-        compared = None
-        unreadable = None
-        if previous_folder is not None:
-            try:  # reads of the last run's snapshot only the rows that differ
-                compared = compare(previous_folder, snap)
-            except UnreadableSnapshot as exc:
-                unreadable = (f"the last published run's data cannot be read ({exc}); changes "
-                              "since it are not computed")
-                log.warning("%s", unreadable)
-                warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
-                                        unreadable, code="previous-run-unreadable"))
-                previous, previous_folder = None, None
-        changes = then = None
-        if compared is not None:
-            changes = diff(compared.before, snap.views(), compared.keys)
-            then = Then(compared, snap)  # what the briefings need of the last run's data
-            compared = None
     run_id = pub.new_run_id(started, data_sha)
     bump = 0
     while (output / pub.RUNS / run_id).exists():  # two forced runs within one second
         bump += 1
         run_id = pub.new_run_id(started + dt.timedelta(seconds=bump), data_sha)
+    # the snapshot and the workbook are written in forked processes while this one goes
+    # on (each keeps a core busy); small data sets do it all here: forking costs more
+    background = len(data.agreements) >= BACKGROUND_FROM and settings.workers != 1
     with pub.staging_folder(output, run_id) as staging:
         from .changes import changes_frame
         from .snapshot import write_snapshot
 
-        kept: Snapshot | None = snap
-        del snap
+        def compare_and_store() -> Generator[Found, None, None]:
+            """What changed since the last run (handed over as soon as it is known, while
+            the model and figures are made: the changes and what the briefings need of
+            the last run's data; the reason when it cannot be read; None when there is
+            none), then this run's snapshot, written."""
+            snap = Snapshot(data)
+            last = previous_folder
+            found: Found = None
+            if last is not None:
+                try:  # reads of the last run's snapshot only the rows that differ
+                    compared = compare(last, snap)
+                    found = (diff(compared.before, snap.views(), compared.keys),
+                             Then(compared, snap))
+                    del compared
+                except UnreadableSnapshot as exc:
+                    found, last = str(exc), None
+            yield found
+            del found
+            write_snapshot(snap, staging, last)
 
-        def write_files() -> tuple[list[Problem], float]:
-            """The workbook and the snapshot: all they need is known by now."""
-            from .render.xlsx import write_workbook
+        with _Job[None](compare_and_store, background=background, name="snapshot",
+                  staged=True) as stored:
+            with clock.stage("summaries"):
+                from .figures import compute_all
 
-            nonlocal kept
-            start = time.perf_counter()
-            assert kept is not None
-            write_snapshot(kept, staging, previous_folder)
-            kept = None  # not kept while the workbook is made
-            cut = write_workbook(
-                model, staging / WORKBOOK, as_of=as_of,
-                generated_at=_local(settings, started), warnings=warnings,
-                changes=changes_frame(changes) if changes is not None else None,
-                sources_label=str(settings.sources), run_id=run_id,
-                previous=previous_folder / WORKBOOK if previous_folder is not None else None)
-            return cut or [], time.perf_counter() - start
+                model = Model(data)
+                compute_all(model)
+                as_of = settings.as_of or _as_of(model)
+                found = stored.first()
+            changes: list[Change] | None = None
+            then: Then | None = None
+            unreadable = None
+            if isinstance(found, str):
+                unreadable = (f"the last published run's data cannot be read ({found}); "
+                              "changes since it are not computed")
+                log.warning("%s", unreadable)
+                assert previous_folder is not None
+                warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
+                                        unreadable, code="previous-run-unreadable"))
+                previous, previous_folder = None, None
+            elif isinstance(found, tuple):
+                changes, then = found
 
-        # the workbook is written in a forked process while this one builds and renders
-        # the briefings: neither needs the other, and each keeps a core busy
-        background = len(model.agreements) >= BACKGROUND_FROM and settings.workers != 1
-        with _Job(write_files, background=background) as workbook:
-            if workbook.forked:
-                kept = None  # the writer has its own copy now: not kept here while rendering
-            with clock.stage("briefings"):
-                plans = plan_briefings(model, settings.scopes)
-                if settings.delivery is not None:
-                    from .deliver import check_subscriptions
+            def write_files() -> tuple[list[Problem], float]:
+                """The workbook: all it needs is known by now."""
+                from .render.xlsx import write_workbook
 
-                    check_subscriptions(settings.delivery, plans, contacts or ())
-                key = content_key(model, as_of)
-                lines: dict[str, tuple[str, ...]] | None = None
-                stand: dict[str, dict] = {}
-                if changes is not None and then is not None:
-                    from .incremental import standing
+                start = time.perf_counter()
+                cut = write_workbook(
+                    model, staging / WORKBOOK, as_of=as_of,
+                    generated_at=_local(settings, started), warnings=warnings,
+                    changes=changes_frame(changes) if changes is not None else None,
+                    sources_label=str(settings.sources), run_id=run_id,
+                    previous=previous_folder / WORKBOOK if previous_folder is not None
+                    else None)
+                return cut or [], time.perf_counter() - start
 
-                    lines = change_lines(model, plans, changes, then)
-                    stand = standing(plans, lines, changes, then, model, previous, key)
-                elif unreadable is not None:  # say so: never "first briefing", never invented
-                    lines = {p.name: (UNREADABLE_LINE,) for p in plans}
-                then = None
-                entries = _briefing_files(settings, model, as_of, plans, lines, stand, staging,
-                                          previous_folder, previous)
-            with clock.stage("workbook wait"):
-                cut, seconds = workbook.result()
-            clock.timings["workbook"] = round(seconds, 4)
-            warnings.extend(cut)
+            with _Job[tuple[list[Problem], float]](write_files, background=background) as workbook:
+                with clock.stage("briefings"):
+                    plans = plan_briefings(model, settings.scopes)
+                    if settings.delivery is not None:
+                        from .deliver import check_subscriptions
+
+                        check_subscriptions(settings.delivery, plans, contacts or ())
+                    key = content_key(model, as_of)
+                    lines: dict[str, tuple[str, ...]] | None = None
+                    stand: dict[str, dict] = {}
+                    if changes is not None and then is not None:
+                        from .incremental import standing
+
+                        lines = change_lines(model, plans, changes, then)
+                        stand = standing(plans, lines, changes, then, model, previous, key)
+                    elif unreadable is not None:  # say so: never "first briefing" nor invented
+                        lines = {p.name: (UNREADABLE_LINE,) for p in plans}
+                    then = None
+                    entries = _briefing_files(settings, model, as_of, plans, lines, stand,
+                                              staging, previous_folder, previous)
+                with clock.stage("workbook wait"):
+                    cut, seconds = workbook.result()
+                clock.timings["workbook"] = round(seconds, 4)
+                warnings.extend(cut)
+            with clock.stage("snapshot wait"):
+                stored.result()
         with clock.stage("publish"):
             manifest = _manifest(settings, run_id, started, as_of, data_sha, fingerprint,
                                  previous, model, warnings, staging, entries, changes, key)
