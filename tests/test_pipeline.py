@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -404,3 +405,45 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
             pytest.raises(ValueError, match="bad cell") as raised:
         job.result()
     assert "in fails" in "".join(raised.value.__notes__)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_raised(
+        tmp_path: Path, background: bool) -> None:
+    """The snapshot's process hands the changes over before it writes the snapshot: the
+    run goes on with them at once, and a failure or death afterwards still fails the run
+    (complete or nothing), in a child process or in-process alike."""
+    from reports.errors import ReportsError
+
+    written = tmp_path / "written"
+
+    def job() -> Iterator[str]:
+        yield "changes"
+        written.write_text("snapshot")
+        return "done"
+
+    with pipeline._Job[str](job, background=background, staged=True) as staged:
+        assert staged.first() == "changes"
+        assert staged.result() == "done"
+    assert written.read_text() == "snapshot"
+
+    def dies_after() -> Iterator[str]:
+        yield "changes"
+        os._exit(9)
+
+    if background:
+        with pipeline._Job[None](dies_after, background=True, staged=True) as staged:
+            assert staged.first() == "changes"
+            with pytest.raises(ReportsError, match=r"stopped without a result \(exit code 9"):
+                staged.result()
+
+    def fails_before() -> Iterator[str]:
+        raise ValueError("damaged data")
+        yield "never"
+
+    with pipeline._Job[None](fails_before, background=background, staged=True) as staged:
+        with pytest.raises(ValueError, match="damaged data"):
+            staged.first()
+        if background:  # and result() says the same, never waits for a value
+            with pytest.raises(ValueError, match="damaged data"):
+                staged.result()
