@@ -447,3 +447,27 @@ def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_rais
         if background:  # and result() says the same, never waits for a value
             with pytest.raises(ValueError, match="damaged data"):
                 staged.result()
+
+
+def test_a_data_set_without_agreements_is_published_with_a_workbook_that_says_so(
+        tmp_path: Path) -> None:
+    """A curator starting a new register: parties and themes, no agreement yet. The
+    workbook's per-ministry and party × theme tables used to stop the run with a
+    KeyError."""
+    from tests.datasets import write_table
+
+    sources = copy_bundled(tmp_path / "sources")
+    for table in ("agreements", "participation", "targets"):
+        header = list(read_table(sources, table)[0])
+        write_table(sources, table, [], header)
+    result = pipeline.run(Settings(sources=sources, output=tmp_path / "output", workers=1))
+    assert result.outcome == "published"
+    assert result.manifest is not None
+    assert result.manifest["counts"]["agreements"] == 0
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(result.folder / "agreements.xlsx"))
+    header, *ministries = book.get_sheet_by_name("ByMinistry").to_python()
+    assert ministries and all(row[header.index("Agreements")] == 0 for row in ministries)
+    assert (book.get_sheet_by_name("PartyThemes").to_python()[1][0]
+            == "No party takes part in an agreement")
