@@ -348,16 +348,17 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
             the last run's data; the reason when it cannot be read; None when there is
             none), then this run's snapshot, written."""
             snap = Snapshot(data)
-            last = previous_folder
             found: Found = None
-            if last is not None:
+            last = None  # the last snapshot's index, read once: compared, then copied from
+            if previous_folder is not None:
                 try:  # reads of the last run's snapshot only the rows that differ
-                    compared = compare(last, snap)
+                    compared = compare(previous_folder, snap)
                     found = (diff(compared.before, snap.views(), compared.keys),
                              Then(compared, snap))
+                    last = compared.index
                     del compared
                 except UnreadableSnapshot as exc:
-                    found, last = str(exc), None
+                    found = str(exc)
             yield found
             del found
             write_snapshot(snap, staging, last)

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .validate import DataSet
 
 SNAPSHOT_PATH = "data/snapshot.json.gz"
@@ -86,10 +88,7 @@ class Table:
     digests: bytes  # DIGEST bytes per row, in key order
 
     @classmethod
-    def of(cls, frame: object, key: tuple[str, ...]) -> Table:
-        import pandas as pd
-
-        assert isinstance(frame, pd.DataFrame)
+    def of(cls, frame: pd.DataFrame, key: tuple[str, ...]) -> Table:
         columns = sorted(c for c in frame.columns if c != "_row")
         # plain text as it is (most cells), others through _text
         texts = [[v if v.__class__ is str else _text(v) for v in frame[c].tolist()]
@@ -171,9 +170,10 @@ def snapshot(data: DataSet) -> dict[str, Rows]:
 
 # -- writing ------------------------------------------------------------------------------
 
-def write_snapshot(snap: Snapshot, folder: Path, previous: Path | None = None) -> Path:
+def write_snapshot(snap: Snapshot, folder: Path, last: _Index | None = None) -> Path:
     """Store the snapshot in `folder` and its index beside it; chunks of rows that are
-    the same as in the snapshot of the run folder `previous` are copied from it.
+    the same as in the last run's snapshot (`last`: the index `compare` read and
+    trusted, Compared.index) are copied from it.
 
     Each chunk is encoded with json.dumps (whose C encoder is several times faster than
     the pure-Python one json.dump streams with) and compressed fast as its own gzip
@@ -181,7 +181,6 @@ def write_snapshot(snap: Snapshot, folder: Path, previous: Path | None = None) -
     """
     path = folder / SNAPSHOT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = _Index.read(previous) if previous is not None else None
     digest = hashlib.sha256()
     tables: dict[str, dict] = {}
     with path.open("wb") as out:
@@ -204,7 +203,7 @@ def write_snapshot(snap: Snapshot, folder: Path, previous: Path | None = None) -
                 if pending:
                     member(_gzip(pending))
                     pending = ""
-                same = old.same_chunk(name, table, keys, start) if old is not None else None
+                same = last.same_chunk(name, table, keys, start) if last is not None else None
                 chunks.append(member(same if same is not None
                                      else _gzip(table.chunk_text(start))))
             pending += "}"
@@ -212,8 +211,6 @@ def write_snapshot(snap: Snapshot, folder: Path, previous: Path | None = None) -
                             "chunks": chunks,
                             "digests": base64.b64encode(table.digests).decode("ascii")}
         member(_gzip(pending + "}"))
-    if old is not None:
-        old.close()
     index = {"format": INDEX_FORMAT, "chunk_rows": SNAPSHOT_CHUNK, "digest_bytes": DIGEST,
              "snapshot_sha256": digest.hexdigest(), "tables": tables}
     with gzip.GzipFile(folder / INDEX_PATH, "wb", mtime=0, compresslevel=1) as packed:
@@ -334,9 +331,6 @@ class _Index:
         _check_rows(rows, table, self.path)
         return rows
 
-    def close(self) -> None:
-        self.data = b""
-
 
 @dataclass
 class Compared:
@@ -346,6 +340,7 @@ class Compared:
 
     keys: dict[str, set[str]]
     before: dict[str, Rows]
+    index: _Index | None = None  # the last snapshot's, when trusted: for write_snapshot
 
     def added(self, table: str) -> set[str]:
         return {k for k in self.keys[table] if k not in self.before[table]}
@@ -366,13 +361,10 @@ def compare(run_folder: Path, snap: Snapshot) -> Compared:
             keys[name] = differ
             before[name] = {k: old[k] for k in differ if k in old}
         return Compared(keys, before)
-    try:
-        keys, before = {}, {}
-        for name, table in snap.tables.items():
-            keys[name], before[name] = _compare_table(index, name, table)
-        return Compared(keys, before)
-    finally:
-        index.close()
+    keys, before = {}, {}
+    for name, table in snap.tables.items():
+        keys[name], before[name] = _compare_table(index, name, table)
+    return Compared(keys, before, index)
 
 
 def _compare_table(index: _Index, name: str, table: Table) -> tuple[set[str], Rows]:
