@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import multiprocessing.process
 import os
+import re
 import shutil
 import time
 import traceback
@@ -176,7 +177,7 @@ class _Job(Generic[T]):
     """
 
     def __init__(self, job: Callable[[], Any], *,
-                 background: bool, name: str = "workbook", staged: bool = False) -> None:
+                 background: bool, name: str = "workbook writer", staged: bool = False) -> None:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
@@ -242,7 +243,7 @@ class _Job(Generic[T]):
             received: tuple[bool, object] = self._reader.recv()
         except EOFError:
             self._process.join()
-            raise ReportsError(f"the {self._process.name} writer stopped without a "
+            raise ReportsError(f"the {self._process.name} stopped without a "
                                f"result (exit code {self._process.exitcode})") from None
         return received
 
@@ -306,7 +307,23 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                          message="nothing to do: the data and configuration are the ones "
                                  f"run {previous.get('run_id')} used (--force runs anyway)")
     pub.check_latest(output)  # before any work: a run that could not be published is waste
+    # the last run's briefing files are checked against its manifest while this run
+    # loads and validates its data, when a core is otherwise idle
+    paths = _last_briefings(previous)
+    ahead = len(paths) >= CHECK_AHEAD_FROM and settings.workers != 1
+    with _Job[dict[str, str | None]](
+            lambda: _digests(previous_folder, paths, threads=1 if ahead else 2),
+            background=ahead, name="briefing checker") as checked:
+        return _run_checked(settings, started, clock, data_sha, fingerprint, previous_folder,
+                            previous, checked)
 
+
+def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_sha: str,
+                 fingerprint: str, previous_folder: Path | None, previous: dict | None,
+                 checked: _Job[dict[str, str | None]]) -> RunResult:
+    """The run, once it is known to be needed; `checked` gives the SHA-256 of each of the
+    last run's briefing files (by manifest path)."""
+    output = settings.output
     from .briefings import content_key, plan_briefings
     from .changes import Then, change_lines, diff
     from .model import Model
@@ -363,7 +380,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
             del found
             write_snapshot(snap, staging, last)
 
-        with _Job[None](compare_and_store, background=background, name="snapshot",
+        with _Job[None](compare_and_store, background=background, name="snapshot writer",
                   staged=True) as stored:
             with clock.stage("summaries"):
                 from .figures import compute_all
@@ -419,7 +436,7 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
                         lines = {p.name: (UNREADABLE_LINE,) for p in plans}
                     then = None
                     entries = _briefing_files(settings, model, as_of, plans, lines, stand,
-                                              staging, previous_folder, previous)
+                                              staging, previous_folder, previous, checked)
                 with clock.stage("workbook wait"):
                     cut, seconds = workbook.result()
                 clock.timings["workbook"] = round(seconds, 4)
@@ -493,9 +510,11 @@ def _as_of(model: Model) -> str:
 def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Plan],
                     lines: dict[str, tuple[str, ...]] | None, stand: dict[str, dict],
                     staging: Path, previous_folder: Path | None,
-                    previous: dict | None) -> list[pub.FileEntry]:
+                    previous: dict | None, checked: _Job[dict[str, str | None]]
+                    ) -> list[pub.FileEntry]:
     """Each planned briefing's file: the last run's, when it stands (see incremental) or
-    when the briefing built again has the same data version; else rendered."""
+    when the briefing built again has the same data version; else rendered. `checked`
+    gives the SHA-256 of the last run's files (see _digests)."""
     from .briefings import build_briefings
     from .render.pdf import render_briefings
 
@@ -503,27 +522,16 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
     folder.mkdir(parents=True, exist_ok=True)
     old = {f["path"]: f for f in (previous or {}).get("files", []) if f.get("kind") == "briefing"}
     reused: dict[str, dict] = {}  # name -> last run's manifest entry, checked against the file
-
-    def digest_of_last(name: str) -> str | None:
-        """The sha256 of the last run's file of this briefing, None when it is gone."""
-        source = previous_folder / f"briefings/{name}.pdf" if previous_folder else None
-        return pub.sha256_file(source) if source and source.is_file() else None
-
-    # the standing briefings' files are checked against the manifest first, by two
-    # threads (hashlib lets go of the GIL): several thousand files in a routine run
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        digests = dict(zip(stand, pool.map(digest_of_last, stand), strict=True))
+    digests = checked.result() if previous_folder is not None else {}
 
     def reuse(name: str, entry: dict | None) -> bool:
         """Link the last run's file when it is intact; `entry` is its manifest entry."""
         if not (entry and entry.get("version") and previous_folder is not None):
             return False
-        digest = digests[name] if name in digests else digest_of_last(name)
-        if digest != entry.get("sha256"):
-            return False
         filename = f"briefings/{name}.pdf"
+        digest = digests.get(filename)
+        if digest is None or digest != entry.get("sha256"):
+            return False
         try:
             os.link(previous_folder / filename, staging / filename)
         except OSError:
@@ -559,6 +567,39 @@ def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Pl
                                      version, b.title, count, old_entry is not None,
                                      b.subject_id, b.changes, b.figures))
     return entries
+
+
+# The last run's briefing files are checked ahead in a forked process when there are at
+# least this many; fewer are checked in-process, when their turn comes.
+CHECK_AHEAD_FROM = 200
+_BRIEFING_PATH = re.compile(r"briefings/[^/\\.][^/\\]*\.pdf")
+
+
+def _last_briefings(previous: dict | None) -> list[str]:
+    """The paths of the last run's briefing files, as its manifest lists them (only plain
+    names inside briefings/: a manifest never leads the job elsewhere)."""
+    return [f["path"] for f in (previous or {}).get("files", [])
+            if isinstance(f, dict) and f.get("kind") == "briefing"
+            and isinstance(f.get("path"), str) and _BRIEFING_PATH.fullmatch(f["path"])]
+
+
+def _digests(folder: Path | None, paths: list[str], *, threads: int) -> dict[str, str | None]:
+    """path -> the SHA-256 of the file at `folder/path`; None when it is not a file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if folder is None or not paths:
+        return {}
+    root = folder
+
+    def digest(path: str) -> str | None:
+        file = root / path
+        try:
+            return pub.sha256_file(file) if file.is_file() else None
+        except OSError:  # gone or unreadable: rendered again
+            return None
+
+    with ThreadPoolExecutor(threads) as pool:  # hashlib lets go of the GIL
+        return dict(zip(paths, pool.map(digest, paths), strict=True))
 
 
 def _manifest(settings: Settings, run_id: str, started: dt.datetime, as_of: str, data_sha: str,

@@ -12,6 +12,7 @@ file must be the same, byte for byte, and the manifests must say the same.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,8 +211,22 @@ def test_every_kind_of_edit_publishes_what_building_everything_publishes(
     assert all(reused), reused  # every edit left some briefings standing
 
 
+@pytest.mark.parametrize("ahead", [True, False], ids=["checked-ahead", "checked-in-process"])
 def test_a_damaged_file_of_the_last_run_is_rendered_again_not_reused(
-        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        ahead: bool) -> None:
+    """The last run's files are checked against its manifest: ahead, in a process of
+    their own while the data is loaded (the usual case), or in-process when few."""
+    checked_by = tmp_path / "checked-by"
+    digests = pipeline._digests
+
+    def recorded(*args: object, **kwargs: object) -> dict[str, str | None]:
+        with checked_by.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return digests(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_digests", recorded)
+    monkeypatch.setattr(pipeline, "CHECK_AHEAD_FROM", 1 if ahead else 10**9)
     sources, inc, full = _copy(routine, tmp_path)
     last = _briefings(pipeline.pub.read_manifest((inc / "latest").resolve()) or {})
     rows = read_table(sources, "agreements")
@@ -229,6 +244,31 @@ def test_a_damaged_file_of_the_last_run_is_rendered_again_not_reused(
     assert not _briefings(one)[victim]["reused"]
     assert _briefings(one)[victim]["sha256"] == last[victim]["sha256"]  # as it was, intact
     assert_same_briefings(inc, full, one, two)
+    pids = checked_by.read_text().split()
+    assert len(pids) == 2  # once per run
+    assert all((pid != str(os.getpid())) == ahead for pid in pids), pids
+
+
+def test_a_checker_that_dies_fails_the_run_and_publishes_nothing(
+        routine: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while it checks the last run's files (out of memory, say): the run stops
+    with one clear line, and `latest` is still the last run."""
+    from reports.errors import ReportsError
+
+    sources, inc, _ = _copy(routine, tmp_path)
+    before = (inc / "latest").resolve()
+    runs = sorted(inc.rglob("*"))
+    monkeypatch.setattr(pipeline, "CHECK_AHEAD_FROM", 1)
+    monkeypatch.setattr(pipeline, "_digests", lambda *_, **__: os._exit(9))
+    rows = read_table(sources, "agreements")
+    rows[3]["title"] += " (revised)"
+    write_table(sources, "agreements", rows)
+    with pytest.raises(ReportsError, match=r"the briefing checker stopped without a result"):
+        pipeline.run(settings_for(sources, inc))
+    assert (inc / "latest").resolve() == before
+    # nothing else either: no new run, no staging folder left behind
+    assert sorted(p for p in inc.rglob("*") if p.name != "history.jsonl") == \
+        [p for p in runs if p.name != "history.jsonl"]
 
 
 def test_a_change_to_how_briefings_are_drawn_renders_every_briefing_again(
