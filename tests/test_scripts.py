@@ -77,8 +77,11 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     for stage in ("load", "validate", "summaries", "briefings", "workbook", "publish"):
         assert full["stages"][stage]["time_s"] >= 0, stage
     assert size["unchanged_run"]["outcomes"] == ["unchanged"]
-    assert size["one_change_run"]["outcome"] == "published"
-    assert size["one_change_run"]["briefings_reused"] > 0
+    one = size["one_change_run"]
+    assert one["outcome"] == "published" and one["briefings_reused"] > 0
+    # the first run after the full run is not counted; of three routine runs, the median
+    assert len(one["runs"]) == 4 and len(one["routine_wall_s"]) == 3
+    assert one["wall_s"] == sorted(one["routine_wall_s"])[1]
     assert size["yardstick"]["process_wall_s"] > 0
 
     # one party renamed: the one taking part most often, its briefing rendered again
@@ -110,19 +113,23 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert after["outcome"] == "published"
     assert after["briefings_rename_line_dropped"] == renamed["briefings_with_rename_line"]
     assert after["of_them_rendered"] == after["briefings_rename_line_dropped"]
-    # a typical party (the median by participation) renamed too, as information
+    # a typical party (the median by participation) renamed: the goal of 25 % is its
     typical = size["typical_party_rename_run"]
     assert typical["outcome"] == "published"
     assert typical["participation_rows"] <= renamed["participation_rows"]
     assert typical["briefing_reused"] is False
-    assert "one typical party renamed" in json.dumps(data["information"])
 
     goals = {g["goal"]: g for g in data["goals"]}
-    assert set(goals) >= {"one title changed under 10 % of a full run",
-                          "one party renamed under 25 % of a full run",
-                          "peak memory of the run under 1 GB",
+    title, party = ("one title changed under 10 % of a full run",
+                    "one party renamed under 25 % of a full run")
+    busiest = [g for g in goals if g.startswith("the busiest party renamed")]
+    assert set(goals) >= {title, party, "peak memory of the run under 1 GB",
                           "run on unchanged data under 5 % of a full run"}
-    for name in ("one title changed under 10 % of a full run",
-                 "one party renamed under 25 % of a full run"):
+    assert len(busiest) == 1
+    for name in (title, party, *busiest):
         assert goals[name]["met"] in (True, False), goals[name]  # measured, whichever way
-    assert renamed["party_id"] in goals["one party renamed under 25 % of a full run"]["measured"]
+    assert typical["party_id"] in goals[party]["measured"]
+    assert renamed["party_id"] in goals[busiest[0]]["measured"]
+    share = 100 * renamed["briefings_rendered"] / renamed["briefings"]
+    assert goals[busiest[0]]["met"] == (renamed["percent_of_full"]
+                                         <= share + one["percent_of_full"])
