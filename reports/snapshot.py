@@ -11,7 +11,9 @@ each chunk's member is. The next run
 computes the same digests for its own rows and reads, of the last snapshot, only
 the chunks holding rows whose digest differs or that are gone (`Previous.compare`);
 its writer copies the compressed members of unchanged chunks as they are (same
-bytes as compressing them again). An index that is missing, damaged or not for
+bytes as compressing them again). The index is one JSON text too, written as gzip
+members so that each table's keys and digests are a member of their own, which the
+next index copies when they are the same. An index that is missing, damaged or not for
 this very snapshot (its SHA-256 is recorded) is never trusted: the whole snapshot
 is then read and compared as it always was.
 """
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_PATH = "data/snapshot.json.gz"
 INDEX_PATH = "data/snapshot-index.json.gz"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: each table's keys and digests a gzip member of their own
 SNAPSHOT_CHUNK = 5_000  # rows encoded, compressed and reused at a time
 DIGEST = 8  # bytes of BLAKE2b per row
 # between a row's cells when it is digested, and between the keys in the index (as one
@@ -182,7 +184,8 @@ def write_snapshot(snap: Snapshot, folder: Path, last: _Index | None = None) -> 
     path = folder / SNAPSHOT_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    tables: dict[str, dict] = {}
+    chunks_of: dict[str, list[tuple[int, int]]] = {}
+    keys_of: dict[str, list[str]] = {}
     with path.open("wb") as out:
         offset = 0
 
@@ -197,8 +200,8 @@ def write_snapshot(snap: Snapshot, folder: Path, last: _Index | None = None) -> 
         for n, name in enumerate(sorted(snap.tables)):
             table = snap.tables[name]
             pending += f"{', ' if n else ''}{_dumps(name)}: {{"
-            keys = table.sorted_keys()
-            chunks = []
+            keys = keys_of[name] = table.sorted_keys()
+            chunks = chunks_of[name] = []
             for start in range(0, len(keys), SNAPSHOT_CHUNK):
                 if pending:
                     member(_gzip(pending))
@@ -207,15 +210,57 @@ def write_snapshot(snap: Snapshot, folder: Path, last: _Index | None = None) -> 
                 chunks.append(member(same if same is not None
                                      else _gzip(table.chunk_text(start))))
             pending += "}"
-            tables[name] = {"columns": table.columns, "keys": KEY_SEPARATOR.join(keys),
-                            "chunks": chunks,
-                            "digests": base64.b64encode(table.digests).decode("ascii")}
         member(_gzip(pending + "}"))
-    index = {"format": INDEX_FORMAT, "chunk_rows": SNAPSHOT_CHUNK, "digest_bytes": DIGEST,
-             "snapshot_sha256": digest.hexdigest(), "tables": tables}
-    with gzip.GzipFile(folder / INDEX_PATH, "wb", mtime=0, compresslevel=1) as packed:
-        packed.write(json.dumps(index, ensure_ascii=False).encode("utf-8"))
+    _write_index(folder / INDEX_PATH, snap, digest.hexdigest(), keys_of, chunks_of, last)
     return path
+
+
+def _write_index(path: Path, snap: Snapshot, snapshot_sha256: str,
+                 keys_of: dict[str, list[str]], chunks_of: dict[str, list[tuple[int, int]]],
+                 last: _Index | None) -> None:
+    """The index: one JSON text, written as gzip members so that each table's keys and
+    digests are a member of their own, copied from the last index when they are the
+    same (a routine run adds or removes no row of most tables, and changes the digests
+    of few). The members' offsets end the text ("members"), for the next run."""
+    members: dict[str, dict[str, tuple[int, int]]] = {}
+    with path.open("wb") as out:
+        offset = 0
+
+        def member(data: bytes) -> tuple[int, int]:
+            nonlocal offset
+            out.write(data)
+            start, offset = offset, offset + len(data)
+            return start, len(data)
+
+        pending = (f'{{"format": {INDEX_FORMAT}, "chunk_rows": {SNAPSHOT_CHUNK}, '
+                   f'"digest_bytes": {DIGEST}, "snapshot_sha256": "{snapshot_sha256}", '
+                   '"tables": {')
+        for n, name in enumerate(sorted(snap.tables)):
+            table, keys = snap.tables[name], keys_of[name]
+            pending += (f'{", " if n else ""}{_dumps(name)}: {{"columns": '
+                        f'{_dumps(table.columns)}, "chunks": '
+                        f'{json.dumps(chunks_of[name])}, "digests": "')
+            member(_gzip(pending))
+            same = last.same_member(name, "digests", table.digests) if last else None
+            places = {"digests": member(same if same is not None else _gzip(
+                base64.b64encode(table.digests).decode("ascii")))}
+            member(_gzip('", "keys": "'))
+            same = last.same_member(name, "keys", keys) if last else None
+            places["keys"] = member(same if same is not None else _gzip(
+                _dumps(KEY_SEPARATOR.join(keys))[1:-1]))
+            members[name] = places
+            pending = '"}'
+        member(_gzip(pending + '}, "members": ' + json.dumps(members) + "}"))
+
+
+def _member(data: bytes, place: object) -> bytes | None:
+    """The gzip member at `place` ([offset, length]) of `data`, if it can be one."""
+    if not (isinstance(place, list) and len(place) == 2
+            and all(isinstance(v, int) and v >= 0 for v in place)
+            and place[0] + place[1] <= len(data)
+            and data[place[0]:place[0] + 2] == b"\x1f\x8b"):
+        return None
+    return data[place[0]:place[0] + place[1]]
 
 
 def _gzip(text: str) -> bytes:
@@ -255,26 +300,29 @@ def _check_rows(rows: object, table: str, path: Path) -> None:
 class _Index:
     """The index of a run's snapshot, checked against the snapshot's bytes."""
 
-    def __init__(self, run_folder: Path, index: dict, data: bytes) -> None:
+    def __init__(self, run_folder: Path, index: dict, data: bytes, raw: bytes) -> None:
         self.path = run_folder / SNAPSHOT_PATH
         self.tables: dict[str, dict] = index["tables"]
-        self.data = data
+        self.members: dict[str, dict] = index["members"]
+        self.data = data  # the snapshot's bytes
+        self.raw = raw  # the index's own bytes
         self._digests: dict[str, bytes] = {}
 
     @classmethod
     def read(cls, run_folder: Path) -> _Index | None:
         """The index, or None when there is none this job can trust for this snapshot."""
         try:
-            with gzip.open(run_folder / INDEX_PATH, "rb") as handle:
-                index = json.load(handle)
+            raw = (run_folder / INDEX_PATH).read_bytes()
+            index = json.loads(gzip.decompress(raw))
             data = (run_folder / SNAPSHOT_PATH).read_bytes()
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zlib.error):
             return None
         if not (isinstance(index, dict) and index.get("format") == INDEX_FORMAT
                 and index.get("chunk_rows") == SNAPSHOT_CHUNK
                 and index.get("digest_bytes") == DIGEST
                 and index.get("snapshot_sha256") == hashlib.sha256(data).hexdigest()
-                and isinstance(index.get("tables"), dict) and set(index["tables"]) == set(KEYS)):
+                and isinstance(index.get("tables"), dict) and set(index["tables"]) == set(KEYS)
+                and isinstance(index.get("members"), dict)):
             return None
         for entry in index["tables"].values():
             if not (isinstance(entry, dict) and isinstance(entry.get("keys"), str)):
@@ -285,7 +333,7 @@ class _Index:
                     and isinstance(entry.get("digests"), str)
                     and len(entry["chunks"]) == -(-len(entry["keys"]) // SNAPSHOT_CHUNK)):
                 return None
-        return cls(run_folder, index, data)
+        return cls(run_folder, index, data, raw)
 
     def digests(self, table: str) -> bytes | None:
         if table not in self._digests:
@@ -312,11 +360,16 @@ class _Index:
         return self.member(chunk)
 
     def member(self, chunk: object) -> bytes | None:
-        if not (isinstance(chunk, list) and len(chunk) == 2
-                and all(isinstance(v, int) and v >= 0 for v in chunk)
-                and chunk[0] + chunk[1] <= len(self.data)):
+        return _member(self.data, chunk)
+
+    def same_member(self, table: str, part: str, value: bytes | list[str]) -> bytes | None:
+        """The last index's compressed member of a table's "digests" or "keys", when they
+        are `value` (this run's digests, or its keys in order)."""
+        same = (self.digests(table) if part == "digests" else self.tables[table]["keys"])
+        places = self.members.get(table)
+        if same != value or not isinstance(places, dict):
             return None
-        return self.data[chunk[0]:chunk[0] + chunk[1]]
+        return _member(self.raw, places.get(part))
 
     def rows(self, table: str, chunk_number: int) -> Rows:
         """The rows of one chunk, read from the snapshot."""

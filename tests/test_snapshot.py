@@ -60,6 +60,38 @@ def test_a_title_change_reads_and_rewrites_one_chunk_of_the_snapshot(
     assert data.stat().st_size > 0
 
 
+def test_a_title_change_copies_every_table_s_keys_and_all_other_digests_into_the_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index's big parts are each table's keys and digests: a title change adds or
+    removes no row and changes the digests of the agreements only, so everything else
+    is copied from the last index (and the index reads back as this run's)."""
+    import base64
+    import gzip
+    import json
+
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    pipeline.run(Settings(sources=sources, output=output, workers=1))
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    compressed: list[str] = []
+    gzip_text = snapshot._gzip
+    monkeypatch.setattr(snapshot, "_gzip", lambda text: compressed.append(text) or gzip_text(text))
+    result = pipeline.run(Settings(sources=sources, output=output, workers=1))
+    assert result.changes == 1
+    now = _snapshot_of(sources)
+    keys = {name: json.dumps(snapshot.KEY_SEPARATOR.join(t.sorted_keys()),
+                             ensure_ascii=False)[1:-1] for name, t in now.tables.items()}
+    digests = {name: base64.b64encode(t.digests).decode() for name, t in now.tables.items()}
+    assert all(keys.values()) and all(digests.values())  # every table has rows here
+    assert not set(keys.values()) & set(compressed)
+    assert [name for name, text in digests.items() if text in compressed] == ["agreements"]
+    index = json.loads(gzip.decompress((result.folder / snapshot.INDEX_PATH).read_bytes()))
+    for name, table in now.tables.items():
+        assert index["tables"][name]["keys"] == snapshot.KEY_SEPARATOR.join(table.sorted_keys())
+        assert base64.b64decode(index["tables"][name]["digests"]) == table.digests
+    assert snapshot._Index.read(result.folder) is not None  # trusted by the next run
+
+
 @pytest.mark.parametrize("damage", ["index of other data", "index torn", "index missing",
                                     "digests cut short"])
 def test_an_index_that_cannot_be_trusted_is_not_used(tmp_path: Path, damage: str) -> None:
