@@ -174,10 +174,13 @@ class _Job(Generic[T]):
 
     A job may be a generator: it hands one value over early (`first()`, as soon as it
     yields it) and goes on with the rest of its work; `result()` is what it returns.
+    With `nicer_after_first`, a forked job goes on at that much lower priority (the rest
+    of its work can wait for the others').
     """
 
-    def __init__(self, job: Callable[[], Any], *,
-                 background: bool, name: str = "workbook writer", staged: bool = False) -> None:
+    def __init__(self, job: Callable[[], Any], *, background: bool,
+                 name: str = "workbook writer", staged: bool = False,
+                 nicer_after_first: int = 0) -> None:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
@@ -187,7 +190,8 @@ class _Job(Generic[T]):
             context = multiprocessing.get_context("fork")
             self._reader, writer = context.Pipe(duplex=False)
             self._process = context.Process(target=_job_child,
-                                            args=(job, writer, os.getpid(), staged),
+                                            args=(job, writer, os.getpid(), staged,
+                                                  nicer_after_first),
                                             name=name, daemon=True)
             # the cyclic GC would otherwise write to every inherited object's header and
             # so copy the pages the child could share with this process (see gc.freeze)
@@ -257,7 +261,7 @@ class _Job(Generic[T]):
 
 
 def _job_child(job: Callable[[], object], writer: Connection, parent: int,
-               staged: bool = False) -> None:
+               staged: bool = False, nicer_after_first: int = 0) -> None:
     processes.die_with_parent(parent)
 
     def send(outcome: tuple[bool, object]) -> None:
@@ -271,6 +275,8 @@ def _job_child(job: Callable[[], object], writer: Connection, parent: int,
             generator = job()
             assert isinstance(generator, Generator)
             send((True, next(generator)))
+            if nicer_after_first:  # the rest can wait for the others' work
+                processes.lower_priority(nicer_after_first)
             try:
                 next(generator)
                 raise AssertionError("a staged job yields once")
@@ -381,7 +387,7 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
             write_snapshot(snap, staging, last)
 
         with _Job[None](compare_and_store, background=background, name="snapshot writer",
-                  staged=True) as stored:
+                  staged=True, nicer_after_first=processes.BACKGROUND_NICENESS) as stored:
             with clock.stage("summaries"):
                 from .figures import compute_all
 

@@ -25,6 +25,20 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+# How much lower than the main process children run whose work can wait for the rest:
+# the briefing renderers (the workbook writer runs beside them in a routine run, and
+# finishes last), and the snapshot writer once it has handed over the changes (its file
+# is needed only at publishing). A batch job is also kinder to the machine this way.
+RENDER_NICENESS = 5
+BACKGROUND_NICENESS = 10
+
+
+def lower_priority(increment: int) -> None:
+    """Make this process nicer by `increment` (never an error: a platform without nice)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(increment)
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Have the kernel kill this process when its parent dies; poll where it cannot.
 

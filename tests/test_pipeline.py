@@ -407,6 +407,43 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
     assert "in fails" in "".join(raised.value.__notes__)
 
 
+def test_work_that_can_wait_runs_at_lower_priority(tmp_path: Path) -> None:
+    """The snapshot writer, once it has handed the changes over, and the briefing
+    renderers yield the cores to the workbook writer, which finishes a routine run."""
+    from reports import processes
+    from reports.briefings import build_briefings
+    from reports.model import Model
+    from reports.render import pdf
+    from reports.sources import read_sources
+    from reports.validate import validate
+
+    here = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def job() -> Iterator[int]:
+        yield os.getpriority(os.PRIO_PROCESS, 0)
+        return os.getpriority(os.PRIO_PROCESS, 0)
+
+    with pipeline._Job[int](job, background=True, staged=True,
+                            nicer_after_first=processes.BACKGROUND_NICENESS) as staged:
+        assert staged.first() == here
+        assert staged.result() == min(here + processes.BACKGROUND_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == here  # never this process
+
+    data, _ = validate(read_sources(BUNDLED_SOURCES))
+    assert data is not None
+    model = Model(data)
+    briefings = build_briefings(model, "2024-11-30")[:pdf.PARALLEL_FROM]
+    render = pdf._render
+
+    def niceness_as_pages(b: object, path: Path) -> pdf.Rendered:
+        return render(b, path)._replace(pages=os.getpriority(os.PRIO_PROCESS, 0))  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as m:  # inherited by the forked workers
+        m.setattr(pdf, "_render", niceness_as_pages)
+        done = pdf.render_briefings(briefings, tmp_path, workers=2)
+    assert {r.pages for r in done.values()} == {min(here + processes.RENDER_NICENESS, 19)}
+
+
 @pytest.mark.parametrize("background", [True, False])
 def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_raised(
         tmp_path: Path, background: bool) -> None:

@@ -949,6 +949,7 @@ def _render(briefing: Briefing, path: Path) -> Rendered:
 
 def _init_worker(parent: int) -> None:
     processes.die_with_parent(parent)
+    processes.lower_priority(processes.RENDER_NICENESS)
     register_fonts()
     rl_config.invariant = 1
 
