@@ -7,31 +7,25 @@ The CLI and the scheduler both call `run`; nothing here knows which one did.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import logging
-import multiprocessing
-import multiprocessing.process
 import os
 import re
 import shutil
 import time
-import traceback
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from . import processes
 from . import publish as pub
 from .config import Settings
 from .errors import ConfigError, InvalidData, PublishError, ReportsError, RunLocked
 from .problems import WARNING, Problem
+from .processes import Job
 from .sources import sources_sha256
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .briefings import Plan
@@ -164,135 +158,6 @@ def _append(output: Path, record: dict) -> None:
 BACKGROUND_FROM = 2_000
 
 
-class _Job(Generic[T]):
-    """A job run in a forked process while this one goes on (or in-process, at `result()`).
-
-    `result()` returns the job's value or raises its exception. Leaving the `with`
-    block stops a job still running (when something else failed), so that nothing
-    outlives the run. The job's closure is inherited through fork, never pickled;
-    only its (small) values or exception come back through a pipe.
-
-    A job may be a generator: it hands one value over early (`first()`, as soon as it
-    yields it) and goes on with the rest of its work; `result()` is what it returns.
-    With `nicer_after_first`, a forked job goes on at that much lower priority (the rest
-    of its work can wait for the others').
-    """
-
-    def __init__(self, job: Callable[[], Any], *, background: bool,
-                 name: str = "workbook writer", staged: bool = False,
-                 nicer_after_first: int = 0) -> None:
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._value: tuple[bool, object] | None = None
-        self._job = job
-        self._staged = staged
-        self._generator: Generator[Any, None, T] | None = None
-        if background and processes.fork_available():
-            context = multiprocessing.get_context("fork")
-            self._reader, writer = context.Pipe(duplex=False)
-            self._process = context.Process(target=_job_child,
-                                            args=(job, writer, os.getpid(), staged,
-                                                  nicer_after_first),
-                                            name=name, daemon=True)
-            # the cyclic GC would otherwise write to every inherited object's header and
-            # so copy the pages the child could share with this process (see gc.freeze)
-            gc.freeze()
-            try:
-                with processes.signals_held():  # a Ctrl-C during fork is never lost
-                    self._process.start()
-            finally:
-                gc.unfreeze()
-            writer.close()
-
-    @property
-    def forked(self) -> bool:
-        """True when the job runs in a child process (which has its own copy of the data)."""
-        return self._process is not None
-
-    def first(self) -> object:
-        """The value a staged job hands over early."""
-        assert self._staged
-        if self._process is None:
-            self._generator = self._job()  # type: ignore[assignment]
-            assert self._generator is not None
-            return next(self._generator)
-        ok, value = self._receive()
-        if not ok:
-            self._value = (ok, value)  # result() raises it too
-            assert isinstance(value, BaseException)
-            raise value
-        return value
-
-    def result(self) -> T:
-        if self._process is None:
-            if not self._staged:
-                return self._job()  # type: ignore[return-value]
-            assert self._generator is not None, "first() comes before result()"
-            try:
-                next(self._generator)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            raise AssertionError("a staged job yields once")
-        if self._value is None:
-            self._value = self._receive()
-            self._process.join()
-        ok, value = self._value
-        if not ok:
-            assert isinstance(value, BaseException)
-            raise value
-        return value  # type: ignore[return-value]
-
-    def _receive(self) -> tuple[bool, object]:
-        assert self._process is not None
-        try:
-            received: tuple[bool, object] = self._reader.recv()
-        except EOFError:
-            self._process.join()
-            raise ReportsError(f"the {self._process.name} stopped without a "
-                               f"result (exit code {self._process.exitcode})") from None
-        return received
-
-    def __enter__(self) -> _Job[T]:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()  # see processes.stop_children: nothing to clean up there
-            self._process.join()
-
-
-def _job_child(job: Callable[[], object], writer: Connection, parent: int,
-               staged: bool = False, nicer_after_first: int = 0) -> None:
-    processes.die_with_parent(parent)
-
-    def send(outcome: tuple[bool, object]) -> None:
-        try:
-            writer.send(outcome)
-        except Exception as exc:  # an unpicklable value or exception: say what it was
-            writer.send((False, ReportsError(f"{outcome[1]!r} ({exc})")))
-
-    try:
-        if staged:
-            generator = job()
-            assert isinstance(generator, Generator)
-            send((True, next(generator)))
-            if nicer_after_first:  # the rest can wait for the others' work
-                processes.lower_priority(nicer_after_first)
-            try:
-                next(generator)
-                raise AssertionError("a staged job yields once")
-            except StopIteration as stop:
-                outcome: tuple[bool, object] = (True, stop.value)
-        else:
-            outcome = (True, job())
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        # the parent raises it again from its own stack: keep where it really happened,
-        # for --debug
-        exc.add_note("raised in the forked process:\n" + traceback.format_exc().rstrip())
-        outcome = (False, exc)
-    send(outcome)
-    writer.close()
-
-
 def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunResult:
     output = settings.output
     with clock.stage("hash"):
@@ -317,16 +182,17 @@ def _run_locked(settings: Settings, started: dt.datetime, clock: _Clock) -> RunR
     # loads and validates its data, when a core is otherwise idle
     paths = _last_briefings(previous)
     ahead = len(paths) >= CHECK_AHEAD_FROM and settings.workers != 1
-    with _Job[dict[str, str | None]](
+    with Job[dict[str, str | None]](
             lambda: _digests(previous_folder, paths, threads=1 if ahead else 2),
-            background=ahead, name="briefing checker") as checked:
+            background=ahead, name="briefing checker",
+            nicer=processes.BACKGROUND_NICENESS) as checked:
         return _run_checked(settings, started, clock, data_sha, fingerprint, previous_folder,
                             previous, checked)
 
 
 def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_sha: str,
                  fingerprint: str, previous_folder: Path | None, previous: dict | None,
-                 checked: _Job[dict[str, str | None]]) -> RunResult:
+                 checked: Job[dict[str, str | None]]) -> RunResult:
     """The run, once it is known to be needed; `checked` gives the SHA-256 of each of the
     last run's briefing files (by manifest path)."""
     output = settings.output
@@ -386,7 +252,7 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
             del found
             write_snapshot(snap, staging, last)
 
-        with _Job[None](compare_and_store, background=background, name="snapshot writer",
+        with Job[None](compare_and_store, background=background, name="snapshot writer",
                   staged=True, nicer_after_first=processes.BACKGROUND_NICENESS) as stored:
             with clock.stage("summaries"):
                 from .figures import compute_all
@@ -423,7 +289,8 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
                     else None)
                 return cut or [], time.perf_counter() - start
 
-            with _Job[tuple[list[Problem], float]](write_files, background=background) as workbook:
+            with Job[tuple[list[Problem], float]](write_files, background=background,
+                                                  name="workbook writer") as workbook:
                 with clock.stage("briefings"):
                     plans = plan_briefings(model, settings.scopes)
                     if settings.delivery is not None:
@@ -516,7 +383,7 @@ def _as_of(model: Model) -> str:
 def _briefing_files(settings: Settings, model: Model, as_of: str, plans: list[Plan],
                     lines: dict[str, tuple[str, ...]] | None, stand: dict[str, dict],
                     staging: Path, previous_folder: Path | None,
-                    previous: dict | None, checked: _Job[dict[str, str | None]]
+                    previous: dict | None, checked: Job[dict[str, str | None]]
                     ) -> list[pub.FileEntry]:
     """Each planned briefing's file: the last run's, when it stands (see incremental) or
     when the briefing built again has the same data version; else rendered. `checked`

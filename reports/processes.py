@@ -1,21 +1,31 @@
-"""Child processes never outlive the run that started them.
+"""Child processes: forked jobs (`Job`), and none outlives the run that started them.
 
-A render worker or the forked workbook writer calls `die_with_parent` first thing:
-when the main process dies (SIGKILL included), the child is killed too, so no
-orphan goes on writing into a staging folder that nobody will publish.
+A render worker or a forked job (the workbook writer, the snapshot writer, the
+briefing checker, a CSV reader) calls `die_with_parent` first thing: when the main
+process dies (SIGKILL included), the child is killed too, so no orphan goes on
+writing into a staging folder that nobody will publish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
+import multiprocessing.process
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Generator, Iterator
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
+
+from .errors import ReportsError
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -27,8 +37,9 @@ def fork_available() -> bool:
 
 # How much lower than the main process children run whose work can wait for the rest:
 # the briefing renderers (the workbook writer runs beside them in a routine run, and
-# finishes last), and the snapshot writer once it has handed over the changes (its file
-# is needed only at publishing). A batch job is also kinder to the machine this way.
+# finishes last), the snapshot writer once it has handed over the changes (its file is
+# needed only at publishing) and the briefing checker (its digests are needed only when
+# the briefings are). A batch job is also kinder to the machine this way.
 RENDER_NICENESS = 5
 BACKGROUND_NICENESS = 10
 
@@ -99,3 +110,134 @@ def stop_children(keep: set[multiprocessing.process.BaseProcess] | frozenset = f
     for child in children:
         with contextlib.suppress(Exception):
             child.join(5)
+
+
+class Job(Generic[T]):
+    """A job run in a forked process while this one goes on (or in-process, at `result()`).
+
+    `result()` returns the job's value or raises its exception. Leaving the `with`
+    block stops a job still running (when something else failed), so that nothing
+    outlives the run. The job's closure is inherited through fork, never pickled;
+    only its (small) values or exception come back through a pipe.
+
+    A job may be a generator: it hands one value over early (`first()`, as soon as it
+    yields it) and goes on with the rest of its work; `result()` is what it returns.
+    A forked job runs `nicer` lower in priority than this process, and `nicer_after_first`
+    lower still once it has handed its first value over (work that can wait for the
+    others'). `name` names the process in errors ("the <name> stopped without a result").
+    """
+
+    def __init__(self, job: Callable[[], Any], *, background: bool, name: str = "forked job",
+                 staged: bool = False, nicer: int = 0, nicer_after_first: int = 0) -> None:
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._value: tuple[bool, object] | None = None
+        self._job = job
+        self._staged = staged
+        self._generator: Generator[Any, None, T] | None = None
+        if background and fork_available():
+            context = multiprocessing.get_context("fork")
+            self._reader, writer = context.Pipe(duplex=False)
+            self._process = context.Process(target=_job_child,
+                                            args=(job, writer, os.getpid(), staged,
+                                                  nicer, nicer_after_first),
+                                            name=name, daemon=True)
+            # the cyclic GC would otherwise write to every inherited object's header and
+            # so copy the pages the child could share with this process (see gc.freeze)
+            gc.freeze()
+            try:
+                with signals_held():  # a Ctrl-C during fork is never lost
+                    self._process.start()
+            finally:
+                gc.unfreeze()
+            writer.close()
+
+    @property
+    def forked(self) -> bool:
+        """True when the job runs in a child process (which has its own copy of the data)."""
+        return self._process is not None
+
+    def first(self) -> object:
+        """The value a staged job hands over early."""
+        assert self._staged
+        if self._process is None:
+            self._generator = self._job()  # type: ignore[assignment]
+            assert self._generator is not None
+            return next(self._generator)
+        ok, value = self._receive()
+        if not ok:
+            self._value = (ok, value)  # result() raises it too
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
+    def result(self) -> T:
+        if self._process is None:
+            if not self._staged:
+                return self._job()  # type: ignore[return-value]
+            assert self._generator is not None, "first() comes before result()"
+            try:
+                next(self._generator)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            raise AssertionError("a staged job yields once")
+        if self._value is None:
+            self._value = self._receive()
+            self._process.join()
+        ok, value = self._value
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
+
+    def _receive(self) -> tuple[bool, object]:
+        assert self._process is not None
+        try:
+            received: tuple[bool, object] = self._reader.recv()
+        except EOFError:
+            self._process.join()
+            raise ReportsError(f"the {self._process.name} stopped without a "
+                               f"result (exit code {self._process.exitcode})") from None
+        return received
+
+    def __enter__(self) -> Job[T]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()  # see stop_children: nothing to clean up there
+            self._process.join()
+
+
+def _job_child(job: Callable[[], object], writer: Connection, parent: int,
+               staged: bool = False, nicer: int = 0, nicer_after_first: int = 0) -> None:
+    die_with_parent(parent)
+    if nicer:
+        lower_priority(nicer)
+
+    def send(outcome: tuple[bool, object]) -> None:
+        try:
+            writer.send(outcome)
+        except Exception as exc:  # an unpicklable value or exception: say what it was
+            writer.send((False, ReportsError(f"{outcome[1]!r} ({exc})")))
+
+    try:
+        if staged:
+            generator = job()
+            assert isinstance(generator, Generator)
+            send((True, next(generator)))
+            if nicer_after_first:  # the rest can wait for the others' work
+                lower_priority(nicer_after_first)
+            try:
+                next(generator)
+                raise AssertionError("a staged job yields once")
+            except StopIteration as stop:
+                outcome: tuple[bool, object] = (True, stop.value)
+        else:
+            outcome = (True, job())
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        # the parent raises it again from its own stack: keep where it really happened,
+        # for --debug
+        exc.add_note("raised in the forked process:\n" + traceback.format_exc().rstrip())
+        outcome = (False, exc)
+    send(outcome)
+    writer.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import pipeline
+from reports import pipeline, processes
 from reports.config import Settings
 from reports.errors import InvalidData, PublishError
 from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
@@ -391,17 +391,17 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
     from reports.errors import ReportsError
 
     # what an operator sees if the kernel kills the workbook writer (out of memory, say)
-    with pipeline._Job(lambda: os._exit(9), background=True) as job, \
+    with processes.Job(lambda: os._exit(9), background=True) as job, \
             pytest.raises(ReportsError, match=r"stopped without a result \(exit code 9\)"):
         job.result()
-    with pipeline._Job(lambda: 41 + 1, background=True) as job:
+    with processes.Job(lambda: 41 + 1, background=True) as job:
         assert job.result() == 42
 
     def fails() -> None:
         raise ValueError("bad cell")
 
     # an error in the child is raised here, and --debug still shows where it happened
-    with pipeline._Job(fails, background=True) as job, \
+    with processes.Job(fails, background=True) as job, \
             pytest.raises(ValueError, match="bad cell") as raised:
         job.result()
     assert "in fails" in "".join(raised.value.__notes__)
@@ -410,7 +410,6 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
 def test_work_that_can_wait_runs_at_lower_priority(tmp_path: Path) -> None:
     """The snapshot writer, once it has handed the changes over, and the briefing
     renderers yield the cores to the workbook writer, which finishes a routine run."""
-    from reports import processes
     from reports.briefings import build_briefings
     from reports.model import Model
     from reports.render import pdf
@@ -423,7 +422,7 @@ def test_work_that_can_wait_runs_at_lower_priority(tmp_path: Path) -> None:
         yield os.getpriority(os.PRIO_PROCESS, 0)
         return os.getpriority(os.PRIO_PROCESS, 0)
 
-    with pipeline._Job[int](job, background=True, staged=True,
+    with processes.Job[int](job, background=True, staged=True,
                             nicer_after_first=processes.BACKGROUND_NICENESS) as staged:
         assert staged.first() == here
         assert staged.result() == min(here + processes.BACKGROUND_NICENESS, 19)
@@ -459,7 +458,7 @@ def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_rais
         written.write_text("snapshot")
         return "done"
 
-    with pipeline._Job[str](job, background=background, staged=True) as staged:
+    with processes.Job[str](job, background=background, staged=True) as staged:
         assert staged.first() == "changes"
         assert staged.result() == "done"
     assert written.read_text() == "snapshot"
@@ -469,7 +468,7 @@ def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_rais
         os._exit(9)
 
     if background:
-        with pipeline._Job[None](dies_after, background=True, staged=True) as staged:
+        with processes.Job[None](dies_after, background=True, staged=True) as staged:
             assert staged.first() == "changes"
             with pytest.raises(ReportsError, match=r"stopped without a result \(exit code 9"):
                 staged.result()
@@ -478,7 +477,7 @@ def test_a_staged_job_hands_its_first_value_over_early_and_its_failures_are_rais
         raise ValueError("damaged data")
         yield "never"
 
-    with pipeline._Job[None](fails_before, background=background, staged=True) as staged:
+    with processes.Job[None](fails_before, background=background, staged=True) as staged:
         with pytest.raises(ValueError, match="damaged data"):
             staged.first()
         if background:  # and result() says the same, never waits for a value
