@@ -204,7 +204,7 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
     from .validate import validate
 
     with clock.stage("load"):
-        raw = read_sources(settings.sources)
+        raw = read_sources(settings.sources, parallel=settings.workers != 1)
     with clock.stage("validate"):
         from .render.fonts import missing_glyphs
 

@@ -85,10 +85,13 @@ def _hash_file(digest: hashlib._Hash, file: Path) -> None:
             digest.update(block)
 
 
-def read_sources(path: Path) -> RawData:
-    """Read a CSV folder or an .xlsx workbook; every problem found is returned, none raised."""
+def read_sources(path: Path, *, parallel: bool = False) -> RawData:
+    """Read a CSV folder or an .xlsx workbook; every problem found is returned, none raised.
+
+    With `parallel`, the largest CSV file of a big data set is read in a forked process
+    while this one reads the others (same tables, same problems, in the same order)."""
     if path.is_dir():
-        return _read_csv_folder(path)
+        return _read_csv_folder(path, parallel)
     if path.is_file() and path.suffix.lower() == ".xlsx":
         return _read_workbook(path)
     label = path.name or str(path)
@@ -385,28 +388,61 @@ def _too_large(label: str, row: int, cell: int | None, header: list[str] | None)
                    f"text of at most {CELL_LIMIT:,} characters", "cell-too-large")
 
 
-def _read_csv_folder(folder: Path) -> RawData:
-    tables: dict[str, RawTable] = {}
-    problems: list[Problem] = []
+# A CSV file at least this big is read in a forked process (with read_sources' parallel)
+# while this one reads the others: parsing is Python per row, and a core is idle then.
+READ_ASIDE_FROM = 4 * 1024 * 1024
+
+
+def _read_csv_folder(folder: Path, parallel: bool = False) -> RawData:
+    from . import processes
+
+    read: dict[str, tuple[RawTable | None, list[Problem]]] = {}
     limit = csv.field_size_limit(CELL_LIMIT)  # csv.reader refuses a longer cell too
     try:
-        for name in TABLE_NAMES:
-            label = f"{name}.csv"
-            file = folder / label
-            if not file.is_file():
-                problems.append(Problem(ERROR, label, None, None, "file is missing",
-                                        f"{label} in {folder}", "missing-file"))
-                continue
-            found: list[Problem] = []
-            try:
-                _add_table(tables, found, name, label, _csv_records(file, label))
-            except _Refused as exc:  # the file's other problems wait until it can be read
-                problems.append(exc.problem)
-            else:
-                problems.extend(found)
+        aside = _largest_file(folder) if parallel else None
+        if aside is None:
+            for name in TABLE_NAMES:
+                read[name] = _read_csv_table(folder, name)
+        else:
+            with processes.Job[tuple[RawTable | None, list[Problem]]](
+                    lambda: _read_csv_table(folder, aside), background=True,
+                    name=f"reader of {aside}.csv") as other:
+                for name in TABLE_NAMES:
+                    if name != aside:
+                        read[name] = _read_csv_table(folder, name)
+                read[aside] = other.result()
     finally:
         csv.field_size_limit(limit)
-    return RawData(tables, problems)
+    tables = {name: table for name in TABLE_NAMES if (table := read[name][0]) is not None}
+    return RawData(tables, [p for name in TABLE_NAMES for p in read[name][1]])
+
+
+def _largest_file(folder: Path) -> str | None:
+    """The table whose CSV file is the largest, when it is at least READ_ASIDE_FROM."""
+    sizes = {}
+    for name in TABLE_NAMES:
+        try:
+            sizes[name] = (folder / f"{name}.csv").stat().st_size
+        except OSError:
+            continue
+    largest = max(sizes, key=sizes.__getitem__, default=None)
+    return largest if largest is not None and sizes[largest] >= READ_ASIDE_FROM else None
+
+
+def _read_csv_table(folder: Path, name: str) -> tuple[RawTable | None, list[Problem]]:
+    """One CSV file of the folder: its table (None when it cannot be read) and problems."""
+    label = f"{name}.csv"
+    file = folder / label
+    if not file.is_file():
+        return None, [Problem(ERROR, label, None, None, "file is missing",
+                              f"{label} in {folder}", "missing-file")]
+    tables: dict[str, RawTable] = {}
+    found: list[Problem] = []
+    try:
+        _add_table(tables, found, name, label, _csv_records(file, label))
+    except _Refused as exc:  # the file's other problems wait until it can be read
+        return None, [exc.problem]
+    return tables.get(name), found
 
 
 def _add_table(tables: dict[str, RawTable], problems: list[Problem], name: str, label: str,

@@ -344,3 +344,64 @@ def test_a_windows_line_ending_split_by_a_block_boundary_is_one(tmp_path: Path,
     assert records == whole_file_records(data)
     assert records[1][1] == "a" * first + "\nb"
     assert [r[0] for r in records] == ["theme_id", "smes", "digitalization", "last"]
+
+
+# ------------------------------------------------------------------ read in two processes
+
+def _as_read(raw: sources.RawData) -> tuple[dict, list[str]]:
+    tables = {name: (t.label, t.header, t.columns, list(t.row_numbers))
+              for name, t in raw.tables.items()}
+    return tables, [repr(p) for p in raw.problems]
+
+
+@pytest.mark.parametrize("damage", ["none", "bad rows", "not CSV", "missing file"])
+def test_the_largest_file_read_in_a_forked_process_gives_what_one_process_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """A big data set's largest CSV file is read beside the others (the run passes
+    parallel): the same tables, the same problems in the same order, whatever is wrong."""
+    folder = copy_bundled(tmp_path / "sources")
+    biggest = max(sources.TABLE_NAMES, key=lambda n: (folder / f"{n}.csv").stat().st_size)
+    if damage == "bad rows":  # a problem in the largest file and one in another
+        path = folder / f"{biggest}.csv"
+        path.write_text(path.read_text(encoding="utf-8") + "a,b,c,d,e,f,g,h,i,j,k,l,m,n\n",
+                        encoding="utf-8")
+        set_cell(folder, "themes", 1, "theme_id", "")
+    elif damage == "not CSV":
+        (folder / f"{biggest}.csv").write_bytes(b'id,"name\nx,"y"z\n' + b"rest\n" * 20_000)
+    elif damage == "missing file":
+        (folder / "targets.csv").unlink()
+    one = read_sources(folder)
+    largest = max((n for n in sources.TABLE_NAMES if (folder / f"{n}.csv").exists()),
+                  key=lambda n: (folder / f"{n}.csv").stat().st_size)
+    monkeypatch.setattr(sources, "READ_ASIDE_FROM", 1)
+    forked: list[str] = []
+    read_csv_table = sources._read_csv_table
+
+    def recorded(where: Path, name: str) -> tuple:
+        forked.append(name)  # seen here only for the files this process reads
+        return read_csv_table(where, name)
+
+    monkeypatch.setattr(sources, "_read_csv_table", recorded)
+    two = read_sources(folder, parallel=True)
+    assert _as_read(two) == _as_read(one)
+    assert largest not in forked and forked  # it was read in the other process
+    assert largest == biggest or damage == "missing file"
+    if damage != "none":
+        assert one.problems
+
+
+def test_a_reader_that_dies_is_one_clear_error(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from reports.errors import ReportsError
+
+    folder = copy_bundled(tmp_path / "sources")
+    monkeypatch.setattr(sources, "READ_ASIDE_FROM", 1)
+    read_csv_table = sources._read_csv_table
+    monkeypatch.setattr(sources, "_read_csv_table", lambda where, name: os._exit(9)
+                        if os.getpid() != here else read_csv_table(where, name))
+    here = os.getpid()
+    with pytest.raises(ReportsError, match=r"the reader of \w+\.csv stopped without a "
+                                           r"result \(exit code 9\)"):
+        read_sources(folder, parallel=True)
