@@ -253,7 +253,7 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
             write_snapshot(snap, staging, last)
 
         with Job[None](compare_and_store, background=background, name="snapshot writer",
-                  staged=True, nicer_after_first=processes.BACKGROUND_NICENESS) as stored:
+                  staged=True, nicer_after_first=processes.SNAPSHOT_NICENESS) as stored:
             with clock.stage("summaries"):
                 from .figures import compute_all
 

@@ -37,11 +37,15 @@ def fork_available() -> bool:
 
 # How much lower than the main process children run whose work can wait for the rest:
 # the briefing renderers (the workbook writer runs beside them in a routine run, and
-# finishes last), the snapshot writer once it has handed over the changes (its file is
-# needed only at publishing) and the briefing checker (its digests are needed only when
-# the briefings are). A batch job is also kinder to the machine this way.
+# finishes last) and the briefing checker (its digests are needed only when the
+# briefings are). A batch job is also kinder to the machine this way.
 RENDER_NICENESS = 5
 BACKGROUND_NICENESS = 10
+# The snapshot writer, once it has handed over the changes, runs below the workbook
+# writer but above the renderers: its file is needed only at publishing, but it holds a
+# copy of the data (about 0.3 GB at 100,000 agreements) until it is done, and must be
+# done before the renderers start, or the run's peak memory holds both (1.05 GB).
+SNAPSHOT_NICENESS = 2
 
 
 def lower_priority(increment: int) -> None:

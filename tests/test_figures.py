@@ -247,7 +247,7 @@ def test_no_target_sentence_repeats_a_word_of_its_unit_or_metric(synthetic: Outp
                 assert words.count(word) <= 1, (text, row["unit"], row["metric"])
             seen += 1
     assert seen > 10
-    overview = subprocess.run(["pdftotext", "-enc", "UTF-8", str(
+    overview = subprocess.run([require_tool("pdftotext"), "-enc", "UTF-8", str(
         bundled.run / "briefings" / "overview.pdf"), "-"], capture_output=True, text=True,
         check=True).stdout
     assert "40 % localization rate by 2030" in " ".join(overview.split())

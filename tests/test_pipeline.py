@@ -407,9 +407,13 @@ def test_a_forked_writer_that_dies_is_a_clear_error_not_a_hang() -> None:
     assert "in fails" in "".join(raised.value.__notes__)
 
 
-def test_work_that_can_wait_runs_at_lower_priority(tmp_path: Path) -> None:
+def test_work_that_can_wait_runs_at_lower_priority(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The snapshot writer, once it has handed the changes over, and the briefing
-    renderers yield the cores to the workbook writer, which finishes a routine run."""
+    renderers yield the cores to the workbook writer, which finishes a routine run; the
+    snapshot writer still comes before the renderers, so that its copy of the data is
+    gone before theirs is made (the run's peak memory would hold both)."""
+    from reports import snapshot
     from reports.briefings import build_briefings
     from reports.model import Model
     from reports.render import pdf
@@ -441,6 +445,23 @@ def test_work_that_can_wait_runs_at_lower_priority(tmp_path: Path) -> None:
         m.setattr(pdf, "_render", niceness_as_pages)
         done = pdf.render_briefings(briefings, tmp_path, workers=2)
     assert {r.pages for r in done.values()} == {min(here + processes.RENDER_NICENESS, 19)}
+
+    # in a real run: the snapshot writer writes at its own priority, forked
+    write = snapshot.write_snapshot
+    seen = tmp_path / "snapshot-writer-niceness"
+
+    def noting_niceness(*args: object, **kwargs: object) -> Path:
+        seen.write_text(f"{os.getpid()} {os.getpriority(os.PRIO_PROCESS, 0)}")
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot, "write_snapshot", noting_niceness)
+    monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0)
+    result = pipeline.run(settings_for(BUNDLED_SOURCES, tmp_path / "output", workers=2))
+    assert result.outcome == "published"
+    pid, niceness = map(int, seen.read_text().split())
+    assert pid != os.getpid()
+    assert here < niceness == min(here + processes.SNAPSHOT_NICENESS, 19)
+    assert processes.SNAPSHOT_NICENESS < processes.RENDER_NICENESS
 
 
 @pytest.mark.parametrize("background", [True, False])
