@@ -229,11 +229,52 @@ def _agreement_counts(model: Model, key: np.ndarray, a: np.ndarray, n: int
 
 def _country_counts(model: Model, key: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
     """Distinct countries (never "") of the parties at positions `p`, per key."""
-    country = model.parties["country"].to_numpy(dtype=object)[p]
-    has_country = country != ""
-    codes, _ = pd.factorize(country[has_country])
-    distinct = pd.DataFrame({"k": key[has_country], "c": codes}).drop_duplicates()
-    return np.bincount(distinct["k"].to_numpy(), minlength=n)
+    codes, labels = pd.factorize(model.parties["country"].to_numpy(dtype=object))
+    code = codes[p]
+    has_country = ~(labels == "")[code]
+    k, _ = _distinct(key[has_country], code[has_country], len(labels))
+    return np.bincount(k, minlength=n)
+
+
+def _distinct(x: np.ndarray, y: np.ndarray, y_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (x, y) pairs of non-negative integers (y < y_size), in no particular
+    order: as one integer each, hashed (several times faster than drop_duplicates)."""
+    pair = pd.unique(x.astype(np.int64) * y_size + y)
+    return pair // y_size, pair % y_size
+
+
+def _expand(keys: np.ndarray, grouped: tuple[np.ndarray, np.ndarray, np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """For each key in `keys`, every value grouped under it: (position in `keys`
+    repeated, value), like a merge on the key but on arrays (a key < 0 has none)."""
+    values, starts, counts = grouped
+    lengths = np.where(keys >= 0, counts[keys], 0)
+    rows = np.repeat(np.arange(len(keys)), lengths)
+    first = np.repeat(starts[keys] - np.cumsum(lengths) + lengths, lengths)
+    return rows, values[first + np.arange(len(rows))]
+
+
+def _grouped(keys: np.ndarray, values: np.ndarray, n: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`values` grouped by their key (0 .. n - 1): (the values in key order, where each
+    key's start, how many), for _expand."""
+    order = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=n)
+    return values[order], np.cumsum(counts) - counts, counts
+
+
+def _parties_by_agreement(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pairs = taking_part(model)
+        return _grouped(pairs["a"].to_numpy(), pairs["p"].to_numpy(), len(model.agreements))
+    return _memo(model, "parties by agreement", make)
+
+
+def _agreements_by_party(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pairs = taking_part(model)
+        return _grouped(pairs["p"].to_numpy(), pairs["a"].to_numpy(), len(model.parties))
+    return _memo(model, "agreements by party", make)
 
 
 def _group_figures(model: Model, groups: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -243,17 +284,21 @@ def _group_figures(model: Model, groups: pd.DataFrame, index: pd.Index) -> pd.Da
     party below it. A group's agreements are its members'; its partners are the other
     parties of those agreements and discussions, outside the group.
     """
-    parties, pairs = model.parties.index, taking_part(model)
+    parties = model.parties.index
     group_codes, labels = pd.factorize(groups["group"])
     n = len(labels)
-    member = pd.DataFrame({"g": group_codes, "p": parties.get_indexer(groups["member"])})
-    mine = member.merge(pairs, on="p")[["g", "a"]].drop_duplicates()
-    counts = _agreement_counts(model, mine["g"].to_numpy(), mine["a"].to_numpy(), n)
-    others = mine.merge(pairs, on="a")
-    within = np.isin(others["g"].to_numpy() * len(parties) + others["p"].to_numpy(),
-                     member["g"].to_numpy() * len(parties) + member["p"].to_numpy())
-    outside = others.loc[~within, ["g", "p"]].drop_duplicates()
-    g, p = outside["g"].to_numpy(), outside["p"].to_numpy()
+    member_g, member_p = group_codes, parties.get_indexer(groups["member"])
+    rows, a = _expand(member_p, _agreements_by_party(model))
+    g, a = _distinct(member_g[rows], a, len(model.agreements))
+    counts = _agreement_counts(model, g, a, n)
+    rows, p = _expand(a, _parties_by_agreement(model))
+    g = g[rows]
+    size = len(parties)
+    members = np.unique(member_g.astype(np.int64) * size + member_p)
+    pair = g.astype(np.int64) * size + p
+    at = np.minimum(np.searchsorted(members, pair), len(members) - 1)
+    outside = members[at] != pair if len(members) else np.ones(len(pair), bool)
+    g, p = _distinct(g[outside], p[outside], size)
     table = pd.DataFrame({
         AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
         PARTNERS: np.bincount(g, minlength=n),
@@ -293,12 +338,12 @@ def _scope_figures(model: Model, pairs: pd.DataFrame, key: str, index: Iterable[
     from (key, agreement_id) pairs (a theme's, the whole data set's)."""
     key_codes, labels = pd.factorize(pairs[key])
     n = len(labels)
-    mine = pd.DataFrame({"k": key_codes,
-                         "a": model.agreements.index.get_indexer(pairs["agreement_id"])}
-                        ).drop_duplicates()
-    counts = _agreement_counts(model, mine["k"].to_numpy(), mine["a"].to_numpy(), n)
-    taken = mine.merge(taking_part(model), on="a")[["k", "p"]].drop_duplicates()
-    k, p = taken["k"].to_numpy(), taken["p"].to_numpy()
+    a = model.agreements.index.get_indexer(pairs["agreement_id"])
+    known = a >= 0
+    k, a = _distinct(key_codes[known], a[known], len(model.agreements))
+    counts = _agreement_counts(model, k, a, n)
+    rows, p = _expand(a, _parties_by_agreement(model))
+    k, p = _distinct(k[rows], p, len(model.parties))
     table = pd.DataFrame({
         AGREEMENTS: counts[AGREEMENTS], DISCUSSIONS: counts[DISCUSSIONS],
         PARTIES_TAKING_PART: np.bincount(k, minlength=n),

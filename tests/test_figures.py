@@ -281,3 +281,82 @@ def test_more_counts_exactly_the_partners_not_shown(bundled: Outputs) -> None:
     assert "+ 2 more" not in cell
     shown = sum(name in cell for name in ("Volts", "Abu Dhabi"))
     assert ("+ 1 more" in cell) == (shown == 1) and shown >= 1
+
+
+def test_party_country_and_theme_tables_equal_a_recount_with_sets(tmp_path: Path) -> None:
+    """Every party's, country's and theme's figures (rolled up too) equal a plain count with
+    Python sets over the same data: the figures are computed on integer positions and
+    arrays, and a slip there would show wrong partner or country counts to readers."""
+    from collections import defaultdict
+
+    from reports import figures
+    from reports.model import Model
+    from reports.sources import read_sources
+    from reports.validate import validate
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
+                           "--agreements", "600", "--seed", "7", "--output",
+                           str(tmp_path / "sources"), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data, _ = validate(read_sources(tmp_path / "sources"))
+    assert data is not None
+    model = Model(data)
+    kind = dict(zip(data.agreements["agreement_id"], data.agreements["kind"], strict=True))
+    parties = {r["party_id"]: r for r in data.parties.to_dict("records")}
+    per_agreement: dict[str, set[str]] = defaultdict(set)
+    for a, p in zip(data.participation["agreement_id"], data.participation["party_id"],
+                    strict=True):
+        per_agreement[a].add(p)
+    targets: dict[str, int] = defaultdict(int)
+    for a in data.targets["agreement_id"]:
+        targets[a] += 1
+
+    def recount(group: set[str], agreements: set[str], partners: set[str]) -> list[int]:
+        signed = {a for a in agreements if kind[a] != "discussion"}
+        countries = {parties[p]["country"] for p in partners} - {""}
+        return [len(signed), len(agreements) - len(signed), len(partners), len(countries),
+                sum(targets[a] for a in signed)]
+
+    def of_group(group: set[str]) -> list[int]:
+        agreements = {a for a, ps in per_agreement.items() if ps & group}
+        partners = set().union(*(per_agreement[a] for a in agreements)) - group
+        return recount(group, agreements, partners)
+
+    def below(party: str) -> set[str]:
+        return {p for p in parties if party in chain(p)}
+
+    def chain(party: str) -> list[str]:
+        up = [party]
+        while parties[up[-1]]["parent_id"]:
+            up.append(parties[up[-1]]["parent_id"])
+        return up
+
+    table = figures.party_figures(model)
+    columns = [figures.AGREEMENTS, figures.DISCUSSIONS, figures.PARTNERS,
+               figures.PARTNER_COUNTRIES, figures.TARGETS]
+    rolled = [c + figures.ROLLED_UP for c in columns]
+    assert any(len(below(p)) > 1 for p in parties)  # the data has parties below others
+    for party in parties:
+        assert table.loc[party, columns].tolist() == of_group({party}), party
+        assert table.loc[party, rolled].tolist() == of_group(below(party)), party
+
+    by_country: dict[str, set[str]] = defaultdict(set)
+    for party in parties:
+        by_country[figures.country_code(parties[party]["kind"],
+                                        parties[party]["country"])].add(party)
+    countries = figures.country_figures(model)
+    assert sorted(countries.index) == sorted(by_country)
+    for code, group in by_country.items():
+        assert countries.loc[code, columns].tolist() == of_group(group), code
+
+    themes = figures.theme_figures(model)
+    for theme in model.theme_order:
+        agreements = set(model.agreement_themes.loc[
+            model.agreement_themes["theme_id"] == theme, "agreement_id"])
+        taking = set().union(*(per_agreement[a] for a in agreements))
+        signed, discussed, partners, countries_, targeted = recount(set(), agreements, taking)
+        assert themes.loc[theme, [figures.AGREEMENTS, figures.DISCUSSIONS,
+                                  figures.PARTIES_TAKING_PART, figures.COUNTRIES,
+                                  figures.TARGETS]].tolist() == \
+            [signed, discussed, partners, countries_, targeted], theme
