@@ -555,11 +555,13 @@ def unfinished_runs(output: Path) -> set[str]:
 
 
 def forget_runs(output: Path, run_ids: list[str]) -> None:
-    """Drop the delivery records of runs that retention removed."""
+    """Drop the delivery records and the dry-run outbox of runs that retention removed
+    (the .eml files of a run that is gone would otherwise pile up, run after run)."""
     import shutil
 
     for run_id in run_ids:
         shutil.rmtree(output / DELIVERIES / run_id, ignore_errors=True)
+        shutil.rmtree(output / "outbox" / run_id, ignore_errors=True)
 
 
 def notify_operators(settings: Settings, reason: str,

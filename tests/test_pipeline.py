@@ -366,6 +366,29 @@ def test_old_runs_beyond_keep_runs_are_removed_after_a_successful_run(tmp_path: 
     assert manifest["previous_run_id"] == ids[1]
 
 
+def test_retention_removes_the_dry_run_outbox_and_delivery_records_of_removed_runs(
+        tmp_path: Path) -> None:
+    """A dry-run delivery writes each run's e-mails to output/outbox/<run-id>/: they go
+    with their run, never pile up week after week (the operators' own folder stays)."""
+    from tests.test_faults import run_cli
+
+    config = tmp_path / "agreement-reports.toml"
+    config.write_text(
+        f'sources = "{BUNDLED_SOURCES}"\noutput = "output"\nkeep_runs = 2\n[delivery]\n'
+        'dry_run = true\nsender = "briefings@example.org"\n[[delivery.recipients]]\n'
+        'email = "reader@example.org"\nbriefings = ["overview"]\n', encoding="utf-8")
+    output = tmp_path / "output"
+    (output / "outbox" / "operators").mkdir(parents=True)
+    for _ in range(3):
+        done = run_cli("run", "--force", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    runs = sorted(p.name for p in (output / "runs").iterdir())
+    assert len(runs) == 2
+    assert sorted(p.name for p in (output / "outbox").iterdir()) == [*runs, "operators"]
+    assert all(any((output / "outbox" / r).glob("*.eml")) for r in runs)
+    assert sorted(p.name for p in (output / "deliveries").iterdir()) == runs
+
+
 def test_the_snapshot_is_the_json_of_the_data_and_reads_back_the_same(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
