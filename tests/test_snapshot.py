@@ -141,3 +141,51 @@ def test_a_damaged_snapshot_is_unreadable_though_its_index_is_intact(tmp_path: P
     path.write_bytes(bytes(data))
     with pytest.raises(snapshot.UnreadableSnapshot, match="damaged"):
         snapshot.compare(run, _snapshot_of(sources))
+
+
+def test_a_row_digest_changes_with_any_cell_and_only_with_its_content() -> None:
+    """A routine run trusts equal digests to mean equal rows: a change to any one cell,
+    text moved between neighbouring cells, or a non-text value written as other text
+    must change the digest; the same rows in another order keep theirs."""
+    import pandas as pd
+
+    rows = [("a-1", "Deposit system", "bc", "2024-11-12", 40.0),
+            ("a-2", "Deposit system", "", "2024-11", None),
+            ("a-3", "Ünïcödé — “quoted”", "x\ny", "2024", 1.5)]
+    variants = [("a-1", "Deposit systems", "bc", "2024-11-12", 40.0),  # one letter
+                ("a-1", "Deposit system", "bc", "2024-11-13", 40.0),  # a date
+                ("a-1", "Deposit systemb", "c", "2024-11-12", 40.0),  # text moved over
+                ("a-1", "Deposit system", "bc", "2024-11-12", 40.5),  # a number
+                ("a-1", "Deposit system", "bc", "2024-11-12", None),  # a number gone
+                ("a-1", "Deposit system", "b c", "2024-11-12", 40.0)]
+    columns = ["agreement_id", "title", "note", "signed_on", "value"]
+
+    def digests(table: list[tuple]) -> dict[str, bytes]:
+        made = snapshot.Table.of(pd.DataFrame(table, columns=columns), ("agreement_id",))
+        return {k: made.digests[n * snapshot.DIGEST:(n + 1) * snapshot.DIGEST]
+                for n, k in enumerate(made.sorted_keys())}
+
+    base = digests(rows)
+    assert len(set(base.values())) == 3
+    assert digests(rows[::-1]) == base
+    for variant in variants:
+        assert digests([variant, *rows[1:]])["a-1"] != base["a-1"], variant
+        assert {k: v for k, v in digests([variant, *rows[1:]]).items() if k != "a-1"} == \
+            {k: v for k, v in base.items() if k != "a-1"}
+
+
+def test_digests_made_differently_cost_reading_never_a_missed_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digests are pandas' hashes: should a new pandas hash differently, every row
+    looks changed, is read and compared, and the changes are still exactly the real
+    ones."""
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    first = pipeline.run(Settings(sources=sources, output=output, workers=1))
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    expected = _changed(first.folder, _snapshot_of(sources))
+    digests = snapshot._row_digests
+    monkeypatch.setattr(snapshot, "_row_digests",
+                        lambda texts, order: bytes(b ^ 0x5A for b in digests(texts, order)))
+    assert _changed(first.folder, _snapshot_of(sources)) == expected \
+        == [("changed", "agreements", expected[0][2], "title")]
