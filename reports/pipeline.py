@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,8 @@ from .processes import Job
 from .sources import sources_sha256
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .briefings import Plan
     from .changes import Change, Then
     from .model import Model
@@ -253,67 +255,83 @@ def _run_checked(settings: Settings, started: dt.datetime, clock: _Clock, data_s
             write_snapshot(snap, staging, last)
 
         with Job[None](compare_and_store, background=background, name="snapshot writer",
-                  staged=True, nicer_after_first=processes.SNAPSHOT_NICENESS) as stored:
+                       staged=True, nicer_after_first=processes.SNAPSHOT_NICENESS) as stored, \
+                ExitStack() as jobs:
             with clock.stage("summaries"):
                 from .figures import compute_all
 
                 model = Model(data)
                 compute_all(model)
                 as_of = settings.as_of or _as_of(model)
+                given = list(warnings)
+
+                def write_files(later: Callable[[], tuple[pd.DataFrame | None, list[Problem]]]
+                                ) -> tuple[list[Problem], float]:
+                    """The workbook, begun as soon as the figures are made; the changes
+                    (its last sheet, with their warnings) come when the snapshot writer
+                    has found them (`later`)."""
+                    from .render.xlsx import write_workbook
+
+                    start, waited = time.perf_counter(), 0.0
+
+                    def changes_when_known() -> tuple[pd.DataFrame | None, list[Problem]]:
+                        nonlocal waited
+                        asked = time.perf_counter()
+                        try:
+                            return later()
+                        finally:
+                            waited = time.perf_counter() - asked
+
+                    cut = write_workbook(
+                        model, staging / WORKBOOK, as_of=as_of,
+                        generated_at=_local(settings, started), warnings=given, changes=None,
+                        sources_label=str(settings.sources), run_id=run_id,
+                        previous=previous_folder / WORKBOOK if previous_folder is not None
+                        else None, later=changes_when_known)
+                    return cut or [], time.perf_counter() - start - waited
+
+                workbook = jobs.enter_context(Job[tuple[list[Problem], float]](
+                    write_files, background=background, name="workbook writer", inbox=True))
                 found = stored.first()
             changes: list[Change] | None = None
             then: Then | None = None
             unreadable = None
+            added: list[Problem] = []
             if isinstance(found, str):
                 unreadable = (f"the last published run's data cannot be read ({found}); "
                               "changes since it are not computed")
                 log.warning("%s", unreadable)
                 assert previous_folder is not None
-                warnings.append(Problem(WARNING, str(previous_folder.name), None, None,
-                                        unreadable, code="previous-run-unreadable"))
+                added.append(Problem(WARNING, str(previous_folder.name), None, None,
+                                     unreadable, code="previous-run-unreadable"))
+                warnings.extend(added)
                 previous, previous_folder = None, None
             elif isinstance(found, tuple):
                 changes, then = found
+            workbook.send((changes_frame(changes) if changes is not None else None, added))
+            with clock.stage("briefings"):
+                plans = plan_briefings(model, settings.scopes)
+                if settings.delivery is not None:
+                    from .deliver import check_subscriptions
 
-            def write_files() -> tuple[list[Problem], float]:
-                """The workbook: all it needs is known by now."""
-                from .render.xlsx import write_workbook
+                    check_subscriptions(settings.delivery, plans, contacts or ())
+                key = content_key(model, as_of)
+                lines: dict[str, tuple[str, ...]] | None = None
+                stand: dict[str, dict] = {}
+                if changes is not None and then is not None:
+                    from .incremental import standing
 
-                start = time.perf_counter()
-                cut = write_workbook(
-                    model, staging / WORKBOOK, as_of=as_of,
-                    generated_at=_local(settings, started), warnings=warnings,
-                    changes=changes_frame(changes) if changes is not None else None,
-                    sources_label=str(settings.sources), run_id=run_id,
-                    previous=previous_folder / WORKBOOK if previous_folder is not None
-                    else None)
-                return cut or [], time.perf_counter() - start
-
-            with Job[tuple[list[Problem], float]](write_files, background=background,
-                                                  name="workbook writer") as workbook:
-                with clock.stage("briefings"):
-                    plans = plan_briefings(model, settings.scopes)
-                    if settings.delivery is not None:
-                        from .deliver import check_subscriptions
-
-                        check_subscriptions(settings.delivery, plans, contacts or ())
-                    key = content_key(model, as_of)
-                    lines: dict[str, tuple[str, ...]] | None = None
-                    stand: dict[str, dict] = {}
-                    if changes is not None and then is not None:
-                        from .incremental import standing
-
-                        lines = change_lines(model, plans, changes, then)
-                        stand = standing(plans, lines, changes, then, model, previous, key)
-                    elif unreadable is not None:  # say so: never "first briefing" nor invented
-                        lines = {p.name: (UNREADABLE_LINE,) for p in plans}
-                    then = None
-                    entries = _briefing_files(settings, model, as_of, plans, lines, stand,
-                                              staging, previous_folder, previous, checked)
-                with clock.stage("workbook wait"):
-                    cut, seconds = workbook.result()
-                clock.timings["workbook"] = round(seconds, 4)
-                warnings.extend(cut)
+                    lines = change_lines(model, plans, changes, then)
+                    stand = standing(plans, lines, changes, then, model, previous, key)
+                elif unreadable is not None:  # say so: never "first briefing" nor invented
+                    lines = {p.name: (UNREADABLE_LINE,) for p in plans}
+                then = None
+                entries = _briefing_files(settings, model, as_of, plans, lines, stand,
+                                          staging, previous_folder, previous, checked)
+            with clock.stage("workbook wait"):
+                cut, seconds = workbook.result()
+            clock.timings["workbook"] = round(seconds, 4)
+            warnings.extend(cut)
             with clock.stage("snapshot wait"):
                 stored.result()
         with clock.stage("publish"):

@@ -129,21 +129,32 @@ class Job(Generic[T]):
     A forked job runs `nicer` lower in priority than this process, and `nicer_after_first`
     lower still once it has handed its first value over (work that can wait for the
     others'). `name` names the process in errors ("the <name> stopped without a result").
+
+    A job with an `inbox` starts before all it needs is known: it is called with a
+    function that returns the value `send()` gives it, waiting for it (in-process, the
+    job runs at `result()`, after `send()`).
     """
 
-    def __init__(self, job: Callable[[], Any], *, background: bool, name: str = "forked job",
-                 staged: bool = False, nicer: int = 0, nicer_after_first: int = 0) -> None:
+    def __init__(self, job: Callable[..., Any], *, background: bool, name: str = "forked job",
+                 staged: bool = False, nicer: int = 0, nicer_after_first: int = 0,
+                 inbox: bool = False) -> None:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._value: tuple[bool, object] | None = None
         self._job = job
         self._staged = staged
         self._generator: Generator[Any, None, T] | None = None
+        self._inbox = inbox
+        self._sent: list[object] = []
+        self._outbox: Connection | None = None
         if background and fork_available():
             context = multiprocessing.get_context("fork")
             self._reader, writer = context.Pipe(duplex=False)
+            received: Connection | None = None
+            if inbox:
+                received, self._outbox = context.Pipe(duplex=False)
             self._process = context.Process(target=_job_child,
                                             args=(job, writer, os.getpid(), staged,
-                                                  nicer, nicer_after_first),
+                                                  nicer, nicer_after_first, received),
                                             name=name, daemon=True)
             # the cyclic GC would otherwise write to every inherited object's header and
             # so copy the pages the child could share with this process (see gc.freeze)
@@ -154,6 +165,16 @@ class Job(Generic[T]):
             finally:
                 gc.unfreeze()
             writer.close()
+            if received is not None:
+                received.close()
+
+    def send(self, value: object) -> None:
+        """Give a job with an inbox the value it waits for (once)."""
+        assert self._inbox and not self._sent, "send() once, to a job with an inbox"
+        self._sent.append(value)
+        if self._outbox is not None:
+            with contextlib.suppress(OSError):  # the job is gone: result() says how
+                self._outbox.send(value)
 
     @property
     def forked(self) -> bool:
@@ -176,6 +197,9 @@ class Job(Generic[T]):
 
     def result(self) -> T:
         if self._process is None:
+            if self._inbox:
+                assert self._sent, "send() comes before result()"
+                return self._job(lambda: self._sent[0])  # type: ignore[no-any-return]
             if not self._staged:
                 return self._job()  # type: ignore[return-value]
             assert self._generator is not None, "first() comes before result()"
@@ -212,8 +236,9 @@ class Job(Generic[T]):
             self._process.join()
 
 
-def _job_child(job: Callable[[], object], writer: Connection, parent: int,
-               staged: bool = False, nicer: int = 0, nicer_after_first: int = 0) -> None:
+def _job_child(job: Callable[..., object], writer: Connection, parent: int,
+               staged: bool = False, nicer: int = 0, nicer_after_first: int = 0,
+               received: Connection | None = None) -> None:
     die_with_parent(parent)
     if nicer:
         lower_priority(nicer)
@@ -236,6 +261,13 @@ def _job_child(job: Callable[[], object], writer: Connection, parent: int,
                 raise AssertionError("a staged job yields once")
             except StopIteration as stop:
                 outcome: tuple[bool, object] = (True, stop.value)
+        elif received is not None:
+            inbox = received
+
+            def receive() -> object:
+                return inbox.recv()  # EOFError when the parent stopped without sending
+
+            outcome = (True, job(receive))
         else:
             outcome = (True, job())
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it

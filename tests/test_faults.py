@@ -445,6 +445,13 @@ def test_a_damaged_snapshot_is_reported_and_no_change_is_invented(
     for entry in manifest["files"]:
         if entry["kind"] == "briefing":
             assert entry["changes"] == [pipeline.UNREADABLE_LINE], entry["path"]
+    # the workbook, begun before the changes were looked for, says so too
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(output / "latest" / "agreements.xlsx"))
+    quality = [" ".join(map(str, r)) for r in book.get_sheet_by_name("DataQuality").to_python()]
+    assert sum("cannot be read" in r for r in quality) == 1
+    assert book.get_sheet_by_name("Changes").to_python()[1][0] == "No earlier run to compare with"
 
 
 def test_latest_as_a_real_folder_is_an_error_and_no_run_is_moved_into_runs(

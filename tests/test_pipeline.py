@@ -7,7 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -485,6 +486,86 @@ def test_work_that_can_wait_runs_at_lower_priority(
     assert pid != os.getpid()
     assert here < niceness == min(here + processes.SNAPSHOT_NICENESS, 19)
     assert processes.SNAPSHOT_NICENESS < processes.RENDER_NICENESS
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_job_with_an_inbox_starts_first_and_gets_its_value_later(background: bool) -> None:
+    """The workbook writer starts before the changes are known and is given them later:
+    forked or in-process, the job gets exactly the value sent."""
+    def job(later: Callable[[], object]) -> tuple[int, object]:
+        return os.getpid(), later()
+
+    with processes.Job[tuple[int, object]](job, background=background, inbox=True) as started:
+        started.send({"changes": [1, 2]})
+        pid, value = started.result()
+    assert value == {"changes": [1, 2]}
+    assert (pid != os.getpid()) == background
+
+
+def test_a_job_waiting_for_its_inbox_is_stopped_with_the_run_and_its_death_is_one_line(
+        ) -> None:
+    """A run that fails before it sends (the snapshot writer died) leaves no workbook
+    writer waiting behind it; one that dies while waiting fails the run in one line."""
+    from reports.errors import ReportsError
+
+    def waits(later: Callable[[], object]) -> object:
+        return later()
+
+    with pytest.raises(RuntimeError, match="snapshot writer died"), \
+            processes.Job[object](waits, background=True, inbox=True) as waiting:
+        child = waiting._process
+        raise RuntimeError("snapshot writer died")
+    assert child is not None and not child.is_alive()
+
+    def dies(later: Callable[[], object]) -> object:
+        os._exit(7)
+
+    with processes.Job[object](dies, background=True, inbox=True,
+                               name="workbook writer") as dying:
+        dying.send("changes")  # to a job already gone: never an error here
+        with pytest.raises(ReportsError,
+                           match=r"the workbook writer stopped without a result \(exit code 7"):
+            dying.result()
+
+
+def test_the_workbook_begins_before_the_changes_are_known_and_still_shows_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A routine run forks the workbook writer as soon as the figures are made, while
+    the snapshot writer still looks for the changes; its Changes sheet is the same."""
+    from python_calamine import CalamineWorkbook
+
+    from reports import snapshot
+    from reports.render import xlsx
+
+    sources = copy_bundled(tmp_path / "sources")
+    output = tmp_path / "output"
+    monkeypatch.setattr(pipeline, "BACKGROUND_FROM", 0)
+    assert pipeline.run(settings_for(sources, output, workers=2)).outcome == "published"
+    set_cell(sources, "agreements", 2, "title", "A new title")
+    began, seen = tmp_path / "workbook-began", tmp_path / "seen-by-compare"
+    tables, compare = xlsx._tables, snapshot.compare
+
+    def noting_tables(*args: object) -> object:  # in the workbook writer
+        began.touch()
+        return tables(*args)  # type: ignore[arg-type]
+
+    def compare_after_the_workbook_began(*args: object) -> object:  # in the snapshot writer
+        deadline = time.monotonic() + 60
+        while not began.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.write_text(str(began.exists()))
+        return compare(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(xlsx, "_tables", noting_tables)
+    monkeypatch.setattr(snapshot, "compare", compare_after_the_workbook_began)
+    result = pipeline.run(settings_for(sources, output, workers=2))
+    assert result.outcome == "published" and result.changes == 1
+    assert seen.read_text() == "True"
+    book = CalamineWorkbook.from_path(str(output / "latest" / "agreements.xlsx"))
+    rows = book.get_sheet_by_name("Changes").to_python()
+    assert rows[0][:4] == ["change", "table", "id", "field"]
+    assert [r[:2] + r[3:4] + r[5:6] for r in rows[1:]] == [
+        ["changed", "agreements", "title", "A new title"]]
 
 
 @pytest.mark.parametrize("background", [True, False])

@@ -124,6 +124,11 @@ PERCENT_COLUMN = "as percentage"
 TEXT, WRAP, DATE, LINK, NUMBER, PERCENT = "text", "wrap", "date", "link", "number", "percent"
 
 
+# what the workbook learns only once writing has begun: the changes since the last run
+# and the warnings that come with them (see write_workbook)
+Later = Callable[[], tuple[pd.DataFrame | None, Sequence[Problem]]]
+
+
 @dataclass(frozen=True)
 class _TableSpec:
     """One table as the reader sees it: sheet title and table name, rows, what 'empty' says."""
@@ -137,7 +142,7 @@ class _TableSpec:
 def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.datetime,
                    warnings: Sequence[Problem], changes: pd.DataFrame | None,
                    sources_label: str = "", run_id: str = "",
-                   previous: Path | None = None) -> list[Problem]:
+                   previous: Path | None = None, later: Later | None = None) -> list[Problem]:
     """Write the workbook to `path`; return the warnings the writing itself raised.
 
     `as_of` is the data's as-of date (YYYY-MM-DD); `generated_at` the run's time, with
@@ -151,6 +156,10 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
     it rather than written again, when its record (`parts_path`) vouches for it; a
     missing, damaged or different one is not used, and the workbook is written whole,
     to the same bytes. This workbook's record is written to `parts_path(path)`.
+
+    `later`, when the changes are not known yet as writing begins (`changes` is then
+    None): called once, when the Changes sheet's turn comes (after every other table),
+    it returns the changes and the warnings to add to `warnings`.
     """
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValueError("generated_at needs a time zone (e.g. datetime.now(timezone.utc))")
@@ -162,7 +171,7 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
         try:
             book = _write_book(model, path, old, as_of=as_of, generated_at=generated_at,
                                warnings=warnings, changes=changes,
-                               sources_label=sources_label, run_id=run_id)
+                               sources_label=sources_label, run_id=run_id, later=later)
         except Unusable as exc:  # noticed while copying: the last workbook is not used
             log.warning("the last workbook cannot be reused (%s): writing it whole", exc)
             if old is not None:
@@ -170,7 +179,7 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
                 old = None
             book = _write_book(model, path, None, as_of=as_of, generated_at=generated_at,
                                warnings=warnings, changes=changes,
-                               sources_label=sources_label, run_id=run_id)
+                               sources_label=sources_label, run_id=run_id, later=later)
     finally:
         if old is not None:
             old.close()
@@ -185,12 +194,13 @@ def write_workbook(model: Model, path: Path, *, as_of: str, generated_at: dt.dat
 
 def _write_book(model: Model, path: Path, old: _OldBook | None, *, as_of: str,
                 generated_at: dt.datetime, warnings: Sequence[Problem],
-                changes: pd.DataFrame | None, sources_label: str, run_id: str) -> _Book:
+                changes: pd.DataFrame | None, sources_label: str, run_id: str,
+                later: Later | None = None) -> _Book:
     book = _Book(path.name, old)
     saving = False
     try:
         book.write(model, as_of=as_of, generated_at=generated_at, warnings=warnings,
-                   changes=changes, sources_label=sources_label, run_id=run_id)
+                   changes=changes, sources_label=sources_label, run_id=run_id, later=later)
         saving = True
         book.save(path, generated_at)
     except BaseException:
@@ -507,7 +517,7 @@ class _Book:
 
     def write(self, model: Model, *, as_of: str, generated_at: dt.datetime,
               warnings: Sequence[Problem], changes: pd.DataFrame | None, sources_label: str,
-              run_id: str) -> None:
+              run_id: str, later: Later | None = None) -> None:
         tables = _tables(model, changes)
         # every sheet is created first, in reading order; rows are streamed later, in
         # the order that lets the overview and DataQuality count every warning
@@ -516,7 +526,11 @@ class _Book:
         for spec in tables:
             self.sheet(spec.name)
         quality = self.sheet(DATA_QUALITY)
-        for spec in tables:
+        for n, spec in enumerate(tables):
+            if spec.name == CHANGES and later is not None:  # its turn: they are known now
+                changes, more = later()
+                warnings = [*warnings, *more]
+                spec = tables[n] = _changes_spec(changes)
             self.table_sheet(self.sheets[spec.name], spec.name, spec.frame, spec.empty)
         by_name = {spec.name: spec.frame for spec in tables}
         self.write_charts(charts, model, by_name)
@@ -1410,12 +1424,16 @@ def _tables(model: Model, changes: pd.DataFrame | None) -> list[_TableSpec]:
         _TableSpec("Targets", _targets_frame(model), "No targets recorded",
                    "One row per quantified target: value and unit as curated; a target in % "
                    "is also in 'as percentage' as an Excel percentage (40 % → 40%)."),
-        _TableSpec(CHANGES, _changes_frame(changes),
-                   "No earlier run to compare with" if changes is None
-                   else "No change since the last run",
-                   "What changed since the last published run: added, removed or changed "
-                   "rows and fields."),
+        _changes_spec(changes),
     ]
+
+
+def _changes_spec(changes: pd.DataFrame | None) -> _TableSpec:
+    return _TableSpec(CHANGES, _changes_frame(changes),
+                      "No earlier run to compare with" if changes is None
+                      else "No change since the last run",
+                      "What changed since the last published run: added, removed or "
+                      "changed rows and fields.")
 
 
 def _reading_guide(tables: list[_TableSpec]) -> list[tuple[str, str]]:
