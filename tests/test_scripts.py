@@ -88,7 +88,9 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     renamed = size["party_rename_run"]
     assert renamed["outcome"] == "published"
     kept = tmp_path / "work" / "n300"
-    counts = Counter(r["party_id"] for r in rows(kept / "sources", "participation"))
+    later = size["agreement_added_run"]["added_agreement"]  # added after the rename
+    counts = Counter(r["party_id"] for r in rows(kept / "sources", "participation")
+                     if r["agreement_id"] != later)
     assert renamed["participation_rows"] == max(counts.values()) == counts[renamed["party_id"]]
     assert 0 < renamed["agreements"] <= renamed["participation_rows"]
     [party] = [r for r in rows(kept / "sources", "parties")
@@ -101,7 +103,7 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     history = [json.loads(line) for line in
                (kept / "output" / "history.jsonl").read_text(encoding="utf-8").splitlines()]
     published = [r["run_id"] for r in history if r.get("outcome") == "published"]
-    manifest = json.loads((kept / "output" / "runs" / published[-4] / "manifest.json")
+    manifest = json.loads((kept / "output" / "runs" / published[-5] / "manifest.json")
                           .read_text(encoding="utf-8"))
     briefings = [f for f in manifest["files"] if f["kind"] == "briefing"]
     [own] = [f for f in briefings if f["path"] == renamed["briefing"]]
@@ -118,6 +120,16 @@ def test_the_benchmark_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert typical["outcome"] == "published"
     assert typical["participation_rows"] <= renamed["participation_rows"]
     assert typical["briefing_reused"] is False
+    # then one agreement added: in the data, in the last run, and shown in few briefings
+    added = size["agreement_added_run"]
+    assert added["outcome"] == "published"
+    assert added["added_agreement"] in {r["agreement_id"]
+                                        for r in rows(kept / "sources", "agreements")}
+    assert added["added_agreement"] in {r["agreement_id"]
+                                        for r in rows(kept / "sources", "participation")}
+    last = json.loads((kept / "output" / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    assert last["run_id"] == published[-1] and last["changes"]
+    assert 0 < added["briefings_rendered"] < added["briefings"]
 
     goals = {g["goal"]: g for g in data["goals"]}
     title, party = ("one title changed under 10 % of a full run",
