@@ -143,6 +143,7 @@ class Job(Generic[T]):
         self._job = job
         self._staged = staged
         self._generator: Generator[Any, None, T] | None = None
+        assert not (staged and inbox), "a job is staged or has an inbox, not both"
         self._inbox = inbox
         self._sent: list[object] = []
         self._outbox: Connection | None = None
