@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import BUNDLED_SOURCES
+from tests.conftest import BUNDLED_SOURCES, ROOT
 
 TABLES = ("agreements", "parties", "participation", "themes", "targets", "sources")
 
@@ -66,3 +68,12 @@ def to_workbook(folder: Path, path: Path) -> Path:
                     cell.data_type = "s"
     book.save(path)
     return path
+
+
+def make_synthetic(folder: Path, agreements: int, seed: int = 1) -> Path:
+    """scripts/make-synthetic-sources into `folder` (seeded: the same data every time)."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
+                           "--agreements", str(agreements), "--seed", str(seed), "--output",
+                           str(folder), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return folder

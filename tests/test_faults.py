@@ -272,12 +272,9 @@ def config_file(tmp_path: Path, sources: Path, port: int | None = None,
 @pytest.fixture(scope="module")
 def synthetic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 agreements: the workbook is written in a forked process while workers render."""
-    folder = tmp_path_factory.mktemp("syn") / "sources"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
-                           "--agreements", str(pipeline.BACKGROUND_FROM), "--output",
-                           str(folder), "--quiet"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return folder
+    from tests.datasets import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("syn") / "sources", pipeline.BACKGROUND_FROM)
 
 
 def stop_job(job: subprocess.Popen, sig: signal.Signals) -> str:

@@ -13,14 +13,14 @@ import email.policy
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from python_calamine import CalamineWorkbook
 
-from tests.conftest import BUNDLED_SOURCES, ROOT, require_tool
+from tests.conftest import BUNDLED_SOURCES, require_tool
+from tests.datasets import make_synthetic
 from tests.test_faults import run_cli
 
 FIGURES = ("Agreements", "Discussions", "Parties taking part", "Parties in the register",
@@ -66,11 +66,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
     """Many discussions, subsidiaries, inferred participation, targets with and without
     numbers (scripts/make-synthetic-sources)."""
     tmp = tmp_path_factory.mktemp("synthetic")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
-                           "--agreements", "400", "--output", str(tmp / "sources"), "--quiet"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return produce(tmp, tmp / "sources")
+    return produce(tmp, make_synthetic(tmp / "sources", 400))
 
 
 # -- reading each output ----------------------------------------------------------------------
@@ -294,12 +290,7 @@ def test_party_country_and_theme_tables_equal_a_recount_with_sets(tmp_path: Path
     from reports.sources import read_sources
     from reports.validate import validate
 
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
-                           "--agreements", "600", "--seed", "7", "--output",
-                           str(tmp_path / "sources"), "--quiet"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    data, _ = validate(read_sources(tmp_path / "sources"))
+    data, _ = validate(read_sources(make_synthetic(tmp_path / "sources", 600, seed=7)))
     assert data is not None
     model = Model(data)
     kind = dict(zip(data.agreements["agreement_id"], data.agreements["kind"], strict=True))

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ from reports.render.xlsx import parts_path, write_workbook
 from reports.render.zipparts import crc32_combine
 from reports.sources import read_sources
 from reports.validate import validate
-from tests.conftest import ROOT, require_tool
-from tests.datasets import copy_bundled, set_cell
+from tests.conftest import require_tool
+from tests.datasets import copy_bundled, make_synthetic, set_cell
 
 GENERATED_AT = dt.datetime(2024, 11, 28, 9, 30, tzinfo=ZoneInfo("Asia/Baku"))
 AS_OF = "2024-11-27"
@@ -288,10 +287,7 @@ CHANGED_ROW = 1_234  # the agreement whose title changes: in the Agreements' 13t
 @pytest.fixture(scope="module")
 def synthetic_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Model, Model]:
     """2,000 synthetic agreements, then the same with one title changed."""
-    folder = tmp_path_factory.mktemp("synthetic")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make-synthetic-sources"),
-                    "--agreements", "2000", "--output", str(folder), "--quiet"],
-                   check=True, cwd=ROOT)
+    folder = make_synthetic(tmp_path_factory.mktemp("synthetic"), 2000)
     before = model_of(folder)
     set_cell(folder, "agreements", CHANGED_ROW + 1, "title", NEW_TITLE)
     return before, model_of(folder)
